@@ -1,0 +1,1 @@
+//! Datasets: IDX files, the lecture toy sets, splits, augmentation, drawn digits.

@@ -1,0 +1,8 @@
+//! nnlab: train and serve small neural networks.
+//!
+//! The engine (`nn`, `data`, `train`) is pure computation: no async, no I/O beyond reading
+//! dataset files, deterministic given a seed.
+
+pub mod data;
+pub mod nn;
+pub mod train;

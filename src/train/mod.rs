@@ -1,0 +1,1 @@
+//! Training: job specs, the epoch loop and its events.
