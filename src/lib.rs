@@ -5,4 +5,5 @@
 
 pub mod data;
 pub mod nn;
+pub mod rng;
 pub mod train;
