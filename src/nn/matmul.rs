@@ -21,7 +21,9 @@ impl MatMul {
 
     /// Products split over `threads` threads (1 = the calling thread only).
     pub fn with_threads(threads: usize) -> Self {
-        MatMul { threads: threads.max(1) }
+        MatMul {
+            threads: threads.max(1),
+        }
     }
 
     pub fn threads(&self) -> usize {
@@ -43,7 +45,8 @@ impl MatMul {
             }
             return;
         }
-        let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
+        let (sa, sb) = (a.strides(), b.strides());
+        let sc = [c.strides()[0], c.strides()[1]];
         // SAFETY: the pointers come from live ndarray views whose shapes were checked above;
         // strides are in elements, as gemm expects (column stride first).
         unsafe {

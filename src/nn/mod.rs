@@ -1,3 +1,24 @@
 //! The neural-network engine: layers, losses, optimizers on [batch, features] f32 matrices.
+//! Pure computation: no I/O, no async, no globals; randomness comes from an `Rng` passed in.
 
+pub mod activation;
+pub mod init;
+pub mod layer;
+pub mod loss;
 pub mod matmul;
+pub mod network;
+pub mod optim;
+pub mod spec;
+
+#[cfg(test)]
+mod gradcheck;
+#[cfg(test)]
+mod optim_tests;
+
+pub use activation::Activation;
+pub use init::Init;
+pub use loss::Loss;
+pub use matmul::MatMul;
+pub use network::Network;
+pub use optim::{LrSchedule, Optimizer, OptimizerConfig, OptimizerKind, Regularization};
+pub use spec::{ActivationName, ModelSpec};

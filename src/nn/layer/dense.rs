@@ -1,0 +1,78 @@
+//! Fully connected layer: out = x · W + b, W stored [n_in, n_out].
+//!
+//! The [in, out] layout makes the forward pass a plain GEMM and lets a single input row be
+//! multiplied as a sum of W's rows, skipping zero inputs (most MNIST pixels are 0).
+//! Export to PyTorch's [out, in] layout happens in `nn::io`.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+use super::ensure_shape;
+use crate::nn::matmul::MatMul;
+
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub w: Array2<f32>,
+    pub b: Array1<f32>,
+    pub dw: Array2<f32>,
+    pub db: Array1<f32>,
+    pub(super) out: Array2<f32>,
+    pub(super) grad_in: Array2<f32>,
+}
+
+impl Dense {
+    pub fn new(w: Array2<f32>, b: Array1<f32>) -> Self {
+        assert_eq!(w.ncols(), b.len(), "one bias per output");
+        let (n_in, n_out) = w.dim();
+        Dense {
+            // `as_standard_layout` so parameters are always contiguous row-major.
+            w: w.as_standard_layout().into_owned(),
+            b,
+            dw: Array2::zeros((n_in, n_out)),
+            db: Array1::zeros(n_out),
+            out: Array2::zeros((0, n_out)),
+            grad_in: Array2::zeros((0, n_in)),
+        }
+    }
+
+    pub fn n_in(&self) -> usize {
+        self.w.nrows()
+    }
+
+    pub fn n_out(&self) -> usize {
+        self.w.ncols()
+    }
+
+    fn compute(&self, x: ArrayView2<f32>, out: &mut Array2<f32>, mm: &MatMul) {
+        // Broadcast the bias into the output, then accumulate the product on top of it.
+        let dim = out.raw_dim();
+        out.assign(&self.b.broadcast(dim).expect("bias matches output width"));
+        mm.gemm(x, self.w.view(), out.view_mut(), true);
+    }
+
+    pub fn forward(&mut self, x: ArrayView2<f32>, mm: &MatMul) {
+        let n_out = self.n_out();
+        ensure_shape(&mut self.out, x.nrows(), n_out);
+        let mut out = std::mem::take(&mut self.out);
+        self.compute(x, &mut out, mm);
+        self.out = out;
+    }
+
+    pub fn infer(&self, x: ArrayView2<f32>, mm: &MatMul) -> Array2<f32> {
+        let mut out = Array2::zeros((x.nrows(), self.n_out()));
+        self.compute(x, &mut out, mm);
+        out
+    }
+
+    pub fn backward(&mut self, x: ArrayView2<f32>, g: ArrayView2<f32>, need_grad_in: bool, mm: &MatMul) {
+        mm.gemm(x.t(), g, self.dw.view_mut(), false);
+        self.db.fill(0.0);
+        for row in g.axis_iter(Axis(0)) {
+            self.db += &row;
+        }
+        if need_grad_in {
+            let n_in = self.n_in();
+            ensure_shape(&mut self.grad_in, g.nrows(), n_in);
+            mm.gemm(g, self.w.t(), self.grad_in.view_mut(), false);
+        }
+    }
+}

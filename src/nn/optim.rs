@@ -1,0 +1,262 @@
+//! Optimizers: the lecture's family chart from SGD to Nadam, with weight regularisation.
+//!
+//! State is kept per parameter tensor in the network's visiting order and is serialisable,
+//! so a checkpoint can resume training exactly. Defaults (the literature's):
+//!
+//! | optimizer | update (g = gradient, lr = learning rate) | defaults |
+//! |---|---|---|
+//! | sgd | w -= lr g | |
+//! | momentum | v = mu v - lr g; w += v | mu 0.9 |
+//! | nag | v = mu v - lr g; w += mu v - lr g (Sutskever's form of Nesterov) | mu 0.9 |
+//! | adagrad | h += g^2; w -= lr g / (sqrt(h) + eps) | eps 1e-8 |
+//! | rmsprop | h = rho h + (1-rho) g^2; w -= lr g / (sqrt(h) + eps) | rho 0.9, eps 1e-8 |
+//! | adadelta | Zeiler's step d = -sqrt(u + eps) / sqrt(h + eps) g; w += lr d | rho 0.95, eps 1e-6; lr 1.0 is the paper |
+//! | adam | m, v moments, bias-corrected; w -= lr m_hat / (sqrt(v_hat) + eps) | beta1 0.9, beta2 0.999, eps 1e-8 |
+//! | nadam | adam with the Nesterov look-ahead m_hat = beta1 m / (1 - beta1^(t+1)) + (1 - beta1) g / (1 - beta1^t) | as adam |
+
+use serde::{Deserialize, Serialize};
+
+use super::layer::Role;
+use super::network::Network;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Sgd,
+    Momentum,
+    Nag,
+    Adagrad,
+    Rmsprop,
+    Adadelta,
+    Adam,
+    Nadam,
+}
+
+impl OptimizerKind {
+    pub const ALL: [OptimizerKind; 8] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Nag,
+        OptimizerKind::Adagrad,
+        OptimizerKind::Rmsprop,
+        OptimizerKind::Adadelta,
+        OptimizerKind::Adam,
+        OptimizerKind::Nadam,
+    ];
+}
+
+/// Hyperparameters of the optimizers (each uses the ones its formula names).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub momentum: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub rho: f32,
+    pub eps: f32,
+}
+
+impl OptimizerConfig {
+    pub fn new(kind: OptimizerKind) -> Self {
+        let (rho, eps) = match kind {
+            OptimizerKind::Adadelta => (0.95, 1e-6),
+            _ => (0.9, 1e-8),
+        };
+        OptimizerConfig {
+            kind,
+            momentum: 0.9,
+            beta1: 0.9,
+            beta2: 0.999,
+            rho,
+            eps,
+        }
+    }
+}
+
+/// Weight penalty R(w) added to the loss, on dense weights only (never biases or batch-norm
+/// parameters): l2 sum w^2 (gradient 2 l2 w, as the lecture) + l1 sum |w| (gradient l1 sign w).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Regularization {
+    pub l1: f32,
+    pub l2: f32,
+}
+
+impl Regularization {
+    pub fn is_active(&self) -> bool {
+        self.l1 != 0.0 || self.l2 != 0.0
+    }
+
+    /// The penalty l1 sum|w| + l2 sum w^2 over the network's weights.
+    pub fn penalty(&self, net: &mut Network) -> f32 {
+        let mut total = 0.0f64;
+        net.visit_params(&mut |p| {
+            if p.role == Role::Weight {
+                for &w in p.value.iter() {
+                    total += (self.l1 * w.abs() + self.l2 * w * w) as f64;
+                }
+            }
+        });
+        total as f32
+    }
+
+    /// Adds the penalty's gradient to a weight gradient in place.
+    pub fn add_gradient(&self, w: &[f32], g: &mut [f32]) {
+        let (l1, two_l2) = (self.l1, 2.0 * self.l2);
+        for (g, &w) in g.iter_mut().zip(w) {
+            // sign(0) = 0: the subgradient that leaves exact zeros alone.
+            let sign = if w > 0.0 {
+                1.0
+            } else if w < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            *g += two_l2 * w + l1 * sign;
+        }
+    }
+}
+
+/// Per-tensor state: up to two running buffers, named by the formula that uses them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SlotState {
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Optimizer {
+    pub config: OptimizerConfig,
+    /// Steps taken (Adam's t).
+    pub t: u64,
+    pub slots: Vec<SlotState>,
+}
+
+impl Optimizer {
+    pub fn new(config: OptimizerConfig) -> Self {
+        Optimizer {
+            config,
+            t: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    /// Applies one update with the gradients currently in the network.
+    pub fn step(&mut self, net: &mut Network, lr: f32, reg: Regularization) {
+        self.t += 1;
+        let mut index = 0;
+        let (config, t, slots) = (self.config, self.t, &mut self.slots);
+        net.visit_params(&mut |p| {
+            if slots.len() <= index {
+                slots.push(SlotState::default());
+            }
+            let slot = &mut slots[index];
+            if slot.a.len() != p.value.len() {
+                slot.a = vec![0.0; p.value.len()];
+                slot.b = vec![0.0; p.value.len()];
+            }
+            if p.role == Role::Weight && reg.is_active() {
+                reg.add_gradient(p.value, p.grad);
+            }
+            update(&config, t, lr, p.value, p.grad, slot);
+            index += 1;
+        });
+    }
+}
+
+/// One tensor's update; a loop per optimizer so each compiles to a tight vector loop.
+fn update(c: &OptimizerConfig, t: u64, lr: f32, w: &mut [f32], g: &[f32], s: &mut SlotState) {
+    let (a, b) = (&mut s.a[..], &mut s.b[..]);
+    let n = w.len();
+    let (w, g, a, b) = (&mut w[..n], &g[..n], &mut a[..n], &mut b[..n]);
+    match c.kind {
+        OptimizerKind::Sgd => {
+            for i in 0..n {
+                w[i] -= lr * g[i];
+            }
+        }
+        OptimizerKind::Momentum => {
+            for i in 0..n {
+                a[i] = c.momentum * a[i] - lr * g[i];
+                w[i] += a[i];
+            }
+        }
+        OptimizerKind::Nag => {
+            for i in 0..n {
+                a[i] = c.momentum * a[i] - lr * g[i];
+                w[i] += c.momentum * a[i] - lr * g[i];
+            }
+        }
+        OptimizerKind::Adagrad => {
+            for i in 0..n {
+                a[i] += g[i] * g[i];
+                w[i] -= lr * g[i] / (a[i].sqrt() + c.eps);
+            }
+        }
+        OptimizerKind::Rmsprop => {
+            for i in 0..n {
+                a[i] = c.rho * a[i] + (1.0 - c.rho) * g[i] * g[i];
+                w[i] -= lr * g[i] / (a[i].sqrt() + c.eps);
+            }
+        }
+        OptimizerKind::Adadelta => {
+            // a = E[g^2], b = E[dx^2].
+            for i in 0..n {
+                a[i] = c.rho * a[i] + (1.0 - c.rho) * g[i] * g[i];
+                let dx = -((b[i] + c.eps).sqrt() / (a[i] + c.eps).sqrt()) * g[i];
+                b[i] = c.rho * b[i] + (1.0 - c.rho) * dx * dx;
+                w[i] += lr * dx;
+            }
+        }
+        OptimizerKind::Adam | OptimizerKind::Nadam => {
+            // a = m, b = v.
+            let (b1, b2) = (c.beta1, c.beta2);
+            let bc1 = 1.0 - b1.powi(t as i32);
+            let bc2 = 1.0 - b2.powi(t as i32);
+            let inv_bc2 = 1.0 / bc2;
+            if c.kind == OptimizerKind::Adam {
+                let inv_bc1 = 1.0 / bc1;
+                for i in 0..n {
+                    a[i] = b1 * a[i] + (1.0 - b1) * g[i];
+                    b[i] = b2 * b[i] + (1.0 - b2) * g[i] * g[i];
+                    w[i] -= lr * (a[i] * inv_bc1) / ((b[i] * inv_bc2).sqrt() + c.eps);
+                }
+            } else {
+                let bc1_next = 1.0 - b1.powi(t as i32 + 1);
+                for i in 0..n {
+                    a[i] = b1 * a[i] + (1.0 - b1) * g[i];
+                    b[i] = b2 * b[i] + (1.0 - b2) * g[i] * g[i];
+                    let m_hat = b1 * a[i] / bc1_next + (1.0 - b1) * g[i] / bc1;
+                    w[i] -= lr * m_hat / ((b[i] * inv_bc2).sqrt() + c.eps);
+                }
+            }
+        }
+    }
+}
+
+/// Learning rate as a function of the epoch (0-based), set at the start of each epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    /// lr * gamma^floor(epoch / every_epochs).
+    Step { every_epochs: usize, gamma: f32 },
+    /// lr * gamma^epoch.
+    Exponential { gamma: f32 },
+    /// min_lr + (lr - min_lr) (1 + cos(pi epoch / epochs)) / 2.
+    Cosine { min_lr: f32 },
+}
+
+impl LrSchedule {
+    pub fn lr(&self, base: f32, epoch: usize, epochs: usize) -> f32 {
+        match *self {
+            LrSchedule::Constant => base,
+            LrSchedule::Step { every_epochs, gamma } => base * gamma.powi((epoch / every_epochs.max(1)) as i32),
+            LrSchedule::Exponential { gamma } => base * gamma.powi(epoch as i32),
+            LrSchedule::Cosine { min_lr } => {
+                let frac = epoch as f32 / epochs.max(1) as f32;
+                min_lr + (base - min_lr) * 0.5 * (1.0 + (std::f32::consts::PI * frac).cos())
+            }
+        }
+    }
+}
