@@ -3,6 +3,7 @@
 //! The engine (`nn`, `data`, `train`) is pure computation: no async, no I/O beyond reading
 //! dataset files, deterministic given a seed.
 
+pub mod cli;
 pub mod data;
 pub mod nn;
 pub mod rng;

@@ -1,3 +1,59 @@
-fn main() {
-    println!("nnlab");
+//! The `nnlab` command: parses the command line and runs a subcommand; nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use nnlab::cli::{bench, train};
+
+#[derive(Parser)]
+#[command(name = "nnlab", version, about = "Train and serve small neural networks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a JobSpec; print one JSON line per epoch and a final "done" line.
+    Train {
+        /// The JobSpec (JSON), as POST /api/v1/jobs takes it.
+        #[arg(long)]
+        spec: PathBuf,
+        /// Write the trained model here (safetensors, architecture in its metadata).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, env = "NNLAB_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Threads for matrix products.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+    },
+    /// Run the reference workloads W1 (training) and W2 (inference) on MNIST.
+    Bench {
+        #[arg(long, env = "NNLAB_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 5)]
+        epochs: usize,
+        /// Batch-1 calls for the latency median.
+        #[arg(long, default_value_t = 10_000)]
+        latency_calls: usize,
+    },
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Train { spec, out, data_dir, threads } => {
+            train::run(&train::TrainArgs { spec, out, data_dir, threads })
+        }
+        Command::Bench { data_dir, threads, epochs, latency_calls } => {
+            bench::run(&bench::BenchArgs { data_dir, threads, epochs, latency_calls })
+        }
+    }
 }

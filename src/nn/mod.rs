@@ -2,12 +2,15 @@
 //! Pure computation: no I/O, no async, no globals; randomness comes from an `Rng` passed in.
 
 pub mod activation;
+pub mod experiment;
 pub mod init;
+pub mod io;
 pub mod layer;
 pub mod loss;
 pub mod matmul;
 pub mod network;
 pub mod optim;
+pub mod perceptron;
 pub mod spec;
 
 #[cfg(test)]

@@ -1,1 +1,12 @@
-//! Training: job specs, the epoch loop and its events.
+//! Training: job specs, the epoch loop and the events it reports.
+
+pub mod events;
+pub mod spec;
+pub mod trainer;
+
+#[cfg(test)]
+mod tests;
+
+pub use events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, Quiet, StepLoss};
+pub use spec::{InitName, JobSpec, SpecError};
+pub use trainer::{Outcome, Run, TrainError, evaluate, train};

@@ -1,0 +1,152 @@
+//! Saving and loading networks as safetensors, with PyTorch's tensor names and layouts so
+//! that a state dict converts directly:
+//!
+//! | tensor | shape | what |
+//! |---|---|---|
+//! | `dense.{i}.weight` | [out, in] | dense layer i (0 = input side); `nn.Linear.weight` |
+//! | `dense.{i}.bias` | [out] | |
+//! | `bn.{i}.weight`, `bn.{i}.bias` | [units] | gamma, beta of the batch norm after dense i |
+//! | `bn.{i}.running_mean`, `bn.{i}.running_var` | [units] | inference statistics |
+//!
+//! All tensors are little-endian F32. The file's metadata holds the architecture
+//! (`nnlab_spec`, a `ModelSpec` as JSON), so a saved file is self-describing.
+
+use std::collections::HashMap;
+
+use ndarray::{Array1, Array2};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use super::init::Init;
+use super::layer::Layer;
+use super::network::Network;
+use super::spec::ModelSpec;
+use crate::rng::rng_from_seed;
+
+pub const SPEC_METADATA_KEY: &str = "nnlab_spec";
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelIoError {
+    #[error("not a safetensors file: {0}")]
+    Format(String),
+    #[error("the file carries no architecture (metadata key {SPEC_METADATA_KEY})")]
+    MissingSpec,
+    #[error("bad architecture: {0}")]
+    BadSpec(String),
+    #[error("missing tensor {0}")]
+    MissingTensor(String),
+    #[error("tensor {tensor} has shape {got:?}, expected {expected:?}")]
+    Shape { tensor: String, expected: Vec<usize>, got: Vec<usize> },
+    #[error("tensor {tensor} has dtype {got}, expected F32")]
+    Dtype { tensor: String, got: String },
+    #[error("tensor {0} holds NaN or infinite values")]
+    NonFinite(String),
+}
+
+impl ModelIoError {
+    /// The tensor at fault, if one is.
+    pub fn tensor(&self) -> Option<&str> {
+        match self {
+            ModelIoError::MissingTensor(t) | ModelIoError::NonFinite(t) => Some(t),
+            ModelIoError::Shape { tensor, .. } | ModelIoError::Dtype { tensor, .. } => Some(tensor),
+            _ => None,
+        }
+    }
+}
+
+fn bytes_of(values: impl Iterator<Item = f32>) -> Vec<u8> {
+    values.flat_map(f32::to_le_bytes).collect()
+}
+
+/// The network's parameters and batch-norm statistics as a safetensors file.
+pub fn to_safetensors(net: &Network) -> Vec<u8> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut dense_index = 0;
+    for layer in &net.layers {
+        match layer {
+            Layer::Dense(d) => {
+                // [in, out] in memory -> PyTorch's [out, in].
+                tensors.push((format!("dense.{dense_index}.weight"), vec![d.n_out(), d.n_in()], bytes_of(d.w.t().iter().copied())));
+                tensors.push((format!("dense.{dense_index}.bias"), vec![d.n_out()], bytes_of(d.b.iter().copied())));
+                dense_index += 1;
+            }
+            Layer::BatchNorm(b) => {
+                // The batch norm follows dense layer `dense_index - 1`.
+                let i = dense_index - 1;
+                for (name, values) in [
+                    ("weight", &b.gamma),
+                    ("bias", &b.beta),
+                    ("running_mean", &b.running_mean),
+                    ("running_var", &b.running_var),
+                ] {
+                    tensors.push((format!("bn.{i}.{name}"), vec![b.units()], bytes_of(values.iter().copied())));
+                }
+            }
+            _ => {}
+        }
+    }
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches byte length"))
+        })
+        .collect();
+    let spec = serde_json::to_string(&net.spec).expect("a spec serialises");
+    let metadata = HashMap::from([(SPEC_METADATA_KEY.to_string(), spec), ("format".to_string(), "pt".to_string())]);
+    safetensors::serialize(views, Some(metadata)).expect("tensors are consistent")
+}
+
+/// Reads a file written by [`to_safetensors`] (the architecture comes from its metadata).
+pub fn from_safetensors(bytes: &[u8]) -> Result<Network, ModelIoError> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| ModelIoError::Format(e.to_string()))?;
+    let spec_json = metadata.metadata().as_ref().and_then(|m| m.get(SPEC_METADATA_KEY)).ok_or(ModelIoError::MissingSpec)?;
+    let spec: ModelSpec = serde_json::from_str(spec_json).map_err(|e| ModelIoError::BadSpec(e.to_string()))?;
+    from_safetensors_with_spec(&spec, bytes)
+}
+
+/// Fills a network of the given architecture from safetensors weights trained anywhere.
+/// Every expected tensor must be present with its exact shape; extra tensors are ignored.
+pub fn from_safetensors_with_spec(spec: &ModelSpec, bytes: &[u8]) -> Result<Network, ModelIoError> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| ModelIoError::Format(e.to_string()))?;
+    let read = |name: String, shape: &[usize]| -> Result<Vec<f32>, ModelIoError> {
+        let t = file.tensor(&name).map_err(|_| ModelIoError::MissingTensor(name.clone()))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(ModelIoError::Dtype { tensor: name, got: format!("{:?}", t.dtype()) });
+        }
+        if t.shape() != shape {
+            return Err(ModelIoError::Shape { tensor: name, expected: shape.to_vec(), got: t.shape().to_vec() });
+        }
+        let values: Vec<f32> =
+            t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(ModelIoError::NonFinite(name));
+        }
+        Ok(values)
+    };
+    let mut net = Network::build(spec, Init::Zeros, &mut rng_from_seed(0));
+    let mut dense_index = 0;
+    for layer in &mut net.layers {
+        match layer {
+            Layer::Dense(d) => {
+                let (n_in, n_out) = (d.n_in(), d.n_out());
+                let w = read(format!("dense.{dense_index}.weight"), &[n_out, n_in])?;
+                let w_out_in = Array2::from_shape_vec((n_out, n_in), w).expect("length checked");
+                d.w.assign(&w_out_in.t());
+                d.b = Array1::from(read(format!("dense.{dense_index}.bias"), &[n_out])?);
+                dense_index += 1;
+            }
+            Layer::BatchNorm(b) => {
+                let (i, units) = (dense_index - 1, b.units());
+                b.gamma = Array1::from(read(format!("bn.{i}.weight"), &[units])?);
+                b.beta = Array1::from(read(format!("bn.{i}.bias"), &[units])?);
+                b.running_mean = Array1::from(read(format!("bn.{i}.running_mean"), &[units])?);
+                let var = read(format!("bn.{i}.running_var"), &[units])?;
+                if var.iter().any(|&v| v < 0.0) {
+                    return Err(ModelIoError::NonFinite(format!("bn.{i}.running_var")));
+                }
+                b.running_var = Array1::from(var);
+            }
+            _ => {}
+        }
+    }
+    Ok(net)
+}

@@ -1,0 +1,251 @@
+//! JobSpec: the flat, Keras-like hyperparameters of a training job (the HTTP API's body),
+//! with every default filled in and `validate()` naming the first field at fault.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::AugmentConfig;
+use crate::nn::{ActivationName, Init, Loss, LrSchedule, ModelSpec, OptimizerConfig, OptimizerKind, Regularization};
+
+/// The initialisation as the API names it (`normal` takes `init_std`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitName {
+    Zeros,
+    Normal,
+    Xavier,
+    He,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSpec {
+    pub dataset: String,
+    pub hidden_layers: Vec<usize>,
+    pub activation: ActivationName,
+    pub activation_alpha: f32,
+    pub maxout_pieces: usize,
+    pub init: InitName,
+    pub init_std: f32,
+    pub loss: Loss,
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f32,
+    pub lr_schedule: LrSchedule,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub l1: f32,
+    pub l2: f32,
+    pub dropout: f32,
+    pub batch_norm: bool,
+    pub augment: Option<AugmentConfig>,
+    pub validation_split: f32,
+    pub k_folds: Option<usize>,
+    pub train_samples: Option<usize>,
+    pub seed: u64,
+}
+
+impl Default for JobSpec {
+    fn default() -> Self {
+        JobSpec {
+            dataset: String::new(),
+            hidden_layers: vec![256, 128],
+            activation: ActivationName::Relu,
+            activation_alpha: 0.01,
+            maxout_pieces: 2,
+            init: InitName::He,
+            init_std: 0.01,
+            loss: Loss::CrossEntropy,
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 0.001,
+            lr_schedule: LrSchedule::Constant,
+            batch_size: 128,
+            epochs: 10,
+            l1: 0.0,
+            l2: 0.0,
+            dropout: 0.0,
+            batch_norm: false,
+            augment: None,
+            validation_split: 0.1,
+            k_folds: None,
+            train_samples: None,
+            seed: 42,
+        }
+    }
+}
+
+/// Upper bounds that keep one job within what this service is for (small networks).
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+pub const MAX_UNITS: usize = 4096;
+pub const MAX_EPOCHS: usize = 1000;
+pub const MAX_MAXOUT_PIECES: usize = 8;
+pub const MAX_K_FOLDS: usize = 20;
+
+/// A field that fails validation and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+fn fail(field: &str, message: impl Into<String>) -> Result<(), SpecError> {
+    Err(SpecError { field: field.to_string(), message: message.into() })
+}
+
+fn check_range(field: &str, v: f32, lo: f32, hi: f32, lo_inclusive: bool, hi_inclusive: bool) -> Result<(), SpecError> {
+    let above = if lo_inclusive { v >= lo } else { v > lo };
+    let below = if hi_inclusive { v <= hi } else { v < hi };
+    if v.is_finite() && above && below {
+        return Ok(());
+    }
+    let l = if lo_inclusive { '[' } else { '(' };
+    let h = if hi_inclusive { ']' } else { ')' };
+    fail(field, format!("must be a finite number in {l}{lo}, {hi}{h}, got {v}"))
+}
+
+impl JobSpec {
+    /// Checks every field; the error names the first one at fault.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.dataset.trim().is_empty() {
+            return fail("dataset", "is required (e.g. \"mnist\", \"xor\")");
+        }
+        if self.hidden_layers.len() > MAX_HIDDEN_LAYERS {
+            return fail("hidden_layers", format!("at most {MAX_HIDDEN_LAYERS} hidden layers"));
+        }
+        if let Some(i) = self.hidden_layers.iter().position(|&u| u == 0 || u > MAX_UNITS) {
+            return fail("hidden_layers", format!("layer {i} must have 1..={MAX_UNITS} units"));
+        }
+        match self.activation {
+            ActivationName::LeakyRelu => check_range("activation_alpha", self.activation_alpha, 0.0, 1.0, true, false)?,
+            ActivationName::Elu => check_range("activation_alpha", self.activation_alpha, 0.0, 10.0, false, true)?,
+            _ => check_range("activation_alpha", self.activation_alpha, 0.0, 10.0, true, true)?,
+        }
+        if !(2..=MAX_MAXOUT_PIECES).contains(&self.maxout_pieces) {
+            return fail("maxout_pieces", format!("must be 2..={MAX_MAXOUT_PIECES}"));
+        }
+        check_range("init_std", self.init_std, 0.0, 100.0, false, true)?;
+        check_range("learning_rate", self.learning_rate, 0.0, 100.0, false, true)?;
+        match self.lr_schedule {
+            LrSchedule::Constant => {}
+            LrSchedule::Step { every_epochs, gamma } => {
+                if every_epochs == 0 {
+                    return fail("lr_schedule.every_epochs", "must be at least 1");
+                }
+                check_range("lr_schedule.gamma", gamma, 0.0, 1.0, false, true)?;
+            }
+            LrSchedule::Exponential { gamma } => check_range("lr_schedule.gamma", gamma, 0.0, 1.0, false, true)?,
+            LrSchedule::Cosine { min_lr } => {
+                check_range("lr_schedule.min_lr", min_lr, 0.0, self.learning_rate, true, true)?
+            }
+        }
+        if self.batch_size == 0 {
+            return fail("batch_size", "must be at least 1");
+        }
+        if self.epochs == 0 || self.epochs > MAX_EPOCHS {
+            return fail("epochs", format!("must be 1..={MAX_EPOCHS}"));
+        }
+        check_range("l1", self.l1, 0.0, 10.0, true, true)?;
+        check_range("l2", self.l2, 0.0, 10.0, true, true)?;
+        check_range("dropout", self.dropout, 0.0, 1.0, true, false)?;
+        if let Some(a) = &self.augment {
+            check_range("augment.max_shift_px", a.max_shift_px, 0.0, 14.0, true, true)?;
+            check_range("augment.max_rotation_deg", a.max_rotation_deg, 0.0, 180.0, true, true)?;
+            check_range("augment.max_scale", a.max_scale, 0.0, 1.0, true, false)?;
+            check_range("augment.max_shear_deg", a.max_shear_deg, 0.0, 60.0, true, true)?;
+            check_range("augment.brightness", a.brightness, 0.0, 1.0, true, true)?;
+            check_range("augment.contrast", a.contrast, 0.0, 1.0, true, true)?;
+            check_range("augment.noise_std", a.noise_std, 0.0, 1.0, true, true)?;
+        }
+        check_range("validation_split", self.validation_split, 0.0, 1.0, true, false)?;
+        if let Some(k) = self.k_folds
+            && !(2..=MAX_K_FOLDS).contains(&k)
+        {
+            return fail("k_folds", format!("must be null or 2..={MAX_K_FOLDS}"));
+        }
+        if self.train_samples == Some(0) {
+            return fail("train_samples", "must be null or at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn init(&self) -> Init {
+        match self.init {
+            InitName::Zeros => Init::Zeros,
+            InitName::Normal => Init::Normal { std: self.init_std },
+            InitName::Xavier => Init::Xavier,
+            InitName::He => Init::He,
+        }
+    }
+
+    pub fn model_spec(&self, input_size: usize, classes: usize) -> ModelSpec {
+        ModelSpec {
+            input_size,
+            classes,
+            hidden_layers: self.hidden_layers.clone(),
+            activation: self.activation,
+            activation_alpha: self.activation_alpha,
+            maxout_pieces: self.maxout_pieces,
+            batch_norm: self.batch_norm,
+            dropout: self.dropout,
+        }
+    }
+
+    pub fn optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig::new(self.optimizer)
+    }
+
+    pub fn regularization(&self) -> Regularization {
+        Regularization { l1: self.l1, l2: self.l2 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<JobSpec, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn a_spec_with_only_a_dataset_gets_the_documented_defaults() {
+        let spec = parse(r#"{"dataset":"mnist"}"#).unwrap();
+        assert_eq!(spec.hidden_layers, vec![256, 128]);
+        assert_eq!(spec.optimizer, OptimizerKind::Adam);
+        assert_eq!(spec.batch_size, 128);
+        assert_eq!(spec.seed, 42);
+        assert!(spec.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(parse(r#"{"dataset":"mnist","learning_rat":0.1}"#).is_err());
+        assert!(parse(r#"{"dataset":"mnist","augment":{"max_shift":1}}"#).is_err());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"dataset":""}"#, "dataset"),
+            (r#"{"dataset":"x","hidden_layers":[0]}"#, "hidden_layers"),
+            (r#"{"dataset":"x","hidden_layers":[100000]}"#, "hidden_layers"),
+            (r#"{"dataset":"x","learning_rate":0}"#, "learning_rate"),
+            (r#"{"dataset":"x","learning_rate":-0.1}"#, "learning_rate"),
+            (r#"{"dataset":"x","batch_size":0}"#, "batch_size"),
+            (r#"{"dataset":"x","epochs":0}"#, "epochs"),
+            (r#"{"dataset":"x","dropout":1.0}"#, "dropout"),
+            (r#"{"dataset":"x","l2":-1}"#, "l2"),
+            (r#"{"dataset":"x","validation_split":1.0}"#, "validation_split"),
+            (r#"{"dataset":"x","k_folds":1}"#, "k_folds"),
+            (r#"{"dataset":"x","train_samples":0}"#, "train_samples"),
+            (r#"{"dataset":"x","maxout_pieces":1}"#, "maxout_pieces"),
+            (r#"{"dataset":"x","activation":"leaky_relu","activation_alpha":1.5}"#, "activation_alpha"),
+            (r#"{"dataset":"x","init_std":0}"#, "init_std"),
+            (r#"{"dataset":"x","augment":{"max_scale":1.0}}"#, "augment.max_scale"),
+            (r#"{"dataset":"x","lr_schedule":{"kind":"step","every_epochs":0,"gamma":0.5}}"#, "lr_schedule.every_epochs"),
+        ];
+        for (json, field) in cases {
+            let err = parse(json).unwrap().validate().expect_err(json);
+            assert_eq!(&err.field, field, "{json}: {err}");
+        }
+    }
+}

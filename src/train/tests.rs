@@ -1,0 +1,126 @@
+//! Trainer behaviour: learning XOR, determinism, cancellation, k-fold, batch norm at
+//! inference, and save -> load.
+
+use ndarray::Array2;
+
+use super::*;
+use crate::data::{Gate, gate_dataset};
+use crate::nn::io::{from_safetensors, to_safetensors};
+use crate::nn::{ActivationName, MatMul, OptimizerKind};
+
+fn xor_spec() -> JobSpec {
+    JobSpec {
+        dataset: "xor".into(),
+        hidden_layers: vec![8],
+        activation: ActivationName::Tanh,
+        init: InitName::Xavier,
+        optimizer: OptimizerKind::Adam,
+        learning_rate: 0.05,
+        batch_size: 4,
+        epochs: 300,
+        validation_split: 0.0,
+        seed: 7,
+        ..JobSpec::default()
+    }
+}
+
+fn xor_run(spec: &JobSpec) -> Outcome {
+    let xor = gate_dataset(Gate::Xor);
+    train(spec, &xor, &xor, &MatMul::single(), &mut Quiet).expect("trains")
+}
+
+#[test]
+fn an_mlp_learns_xor_to_full_accuracy_with_falling_loss() {
+    let out = xor_run(&xor_spec());
+    assert_eq!(out.test.accuracy, 1.0);
+    assert!(out.epochs.last().unwrap().train_loss < 0.1 * out.epochs[0].train_loss);
+    let relu = JobSpec { activation: ActivationName::Relu, init: InitName::He, ..xor_spec() };
+    assert_eq!(xor_run(&relu).test.accuracy, 1.0, "a ReLU hidden layer learns it too");
+}
+
+#[test]
+fn the_same_spec_and_seed_give_an_identical_history() {
+    let spec = JobSpec { epochs: 20, dropout: 0.2, ..xor_spec() };
+    let a = xor_run(&spec);
+    let b = xor_run(&spec);
+    let losses = |o: &Outcome| o.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+    let c = xor_run(&JobSpec { seed: 8, ..spec });
+    assert_ne!(losses(&a), losses(&c), "another seed, another history");
+}
+
+#[test]
+fn the_observer_sees_every_epoch_and_can_stop_the_run() {
+    let xor = gate_dataset(Gate::Xor);
+    let mut seen = Vec::new();
+    let mut obs = |e: Event| {
+        if let Event::Epoch(m) = e {
+            seen.push(m.epoch);
+        }
+        if seen.len() == 3 { Control::Stop } else { Control::Continue }
+    };
+    let result = train(&xor_spec(), &xor, &xor, &MatMul::single(), &mut obs);
+    assert!(matches!(result, Err(TrainError::Stopped)));
+    assert_eq!(seen, vec![1, 2, 3]);
+}
+
+struct StopAfterBatches(usize);
+
+impl Observer for StopAfterBatches {
+    fn event(&mut self, _: Event) -> Control {
+        Control::Continue
+    }
+    fn keep_going(&mut self) -> bool {
+        self.0 = self.0.saturating_sub(1);
+        self.0 > 0
+    }
+}
+
+#[test]
+fn a_stop_request_takes_effect_between_mini_batches() {
+    let xor = gate_dataset(Gate::Xor);
+    let spec = JobSpec { batch_size: 1, ..xor_spec() };
+    let mut obs = StopAfterBatches(3);
+    assert!(matches!(train(&spec, &xor, &xor, &MatMul::single(), &mut obs), Err(TrainError::Stopped)));
+}
+
+#[test]
+fn k_fold_reports_each_fold_with_mean_and_std() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Gaussian, 200, &mut crate::rng::rng_from_seed(1));
+    let spec = JobSpec { dataset: "gaussian".into(), hidden_layers: vec![4], epochs: 5, k_folds: Some(4), batch_size: 16, learning_rate: 0.01, ..JobSpec::default() };
+    let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
+    let kfold = out.kfold.expect("k-fold summary");
+    assert_eq!(kfold.folds.len(), 4);
+    assert_eq!(out.epochs.len(), 20);
+    assert_eq!(out.epochs.iter().filter(|e| e.fold == Some(4)).count(), 5);
+    let mean = kfold.folds.iter().map(|f| f.accuracy).sum::<f32>() / 4.0;
+    assert!((kfold.mean_accuracy - mean).abs() < 1e-6);
+    assert!(kfold.std_accuracy >= 0.0 && kfold.mean_accuracy > 0.8);
+}
+
+#[test]
+fn with_batch_norm_a_samples_prediction_does_not_depend_on_its_batch() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Circle, 300, &mut crate::rng::rng_from_seed(2));
+    let spec = JobSpec { dataset: "circle".into(), hidden_layers: vec![16, 16], batch_norm: true, epochs: 5, batch_size: 32, ..JobSpec::default() };
+    let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
+    let mm = MatMul::single();
+    let row = Array2::from_shape_vec((1, 2), data.row_f32(0)).unwrap();
+    let alone = out.network.predict_proba(row.view(), &mm);
+    let mut batch = Array2::from_shape_fn((50, 2), |(i, j)| data.row_f32(i + 10)[j] * 3.0);
+    batch.row_mut(17).assign(&row.row(0));
+    let within = out.network.predict_proba(batch.view(), &mm);
+    assert_eq!(alone.row(0), within.row(17));
+}
+
+#[test]
+fn save_then_load_gives_identical_outputs_including_batch_norm_statistics() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Spiral, 200, &mut crate::rng::rng_from_seed(3));
+    let spec = JobSpec { dataset: "spiral".into(), hidden_layers: vec![12, 6], batch_norm: true, dropout: 0.1, activation: ActivationName::Maxout, epochs: 3, ..JobSpec::default() };
+    let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
+    let bytes = to_safetensors(&out.network);
+    let loaded = from_safetensors(&bytes).unwrap();
+    assert_eq!(loaded.spec, out.network.spec);
+    let x = Array2::from_shape_fn((40, 2), |(i, j)| data.row_f32(i)[j]);
+    let mm = MatMul::single();
+    assert_eq!(out.network.logits(x.view(), &mm), loaded.logits(x.view(), &mm));
+}
