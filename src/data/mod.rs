@@ -10,7 +10,7 @@ pub mod registry;
 pub mod split;
 pub mod toy;
 
-// pub use augment::{AugmentConfig, augment_batch, augment_image};
+pub use augment::{AugmentConfig, augment_batch, augment_image};
 pub use dataset::{Dataset, Features};
 // pub use digit::preprocess_digit;
 pub use error::DataError;
