@@ -12,7 +12,7 @@ pub mod toy;
 
 pub use augment::{AugmentConfig, augment_batch, augment_image};
 pub use dataset::{Dataset, Features};
-// pub use digit::preprocess_digit;
+pub use digit::preprocess_digit;
 pub use error::DataError;
 pub use idx::{IdxArray, IdxData, read_idx, read_idx_bytes};
 pub use images::load_image_dataset;
