@@ -258,4 +258,5 @@ fn decode(elem: IdxType, payload: Vec<u8>) -> IdxData {
 }
 
 #[cfg(test)]
+#[path = "idx_tests.rs"]
 pub(crate) mod tests;
