@@ -86,8 +86,8 @@ pub fn augment_image(src: &[f32], dst: &mut [f32], rows: usize, cols: usize, cfg
         if noise {
             x += cfg.noise_std * rng.sample::<f32, _>(StandardNormal);
         }
-        // `max` then `min` also turns a NaN into 0.
-        *v = x.max(0.0).min(1.0);
+        // A NaN input pixel must not leak into training.
+        *v = if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) };
     }
 }
 
