@@ -49,11 +49,27 @@ fn default_threads() -> usize {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Train { spec, out, data_dir, threads } => {
-            train::run(&train::TrainArgs { spec, out, data_dir, threads })
-        }
-        Command::Bench { data_dir, threads, epochs, latency_calls } => {
-            bench::run(&bench::BenchArgs { data_dir, threads, epochs, latency_calls })
-        }
+        Command::Train {
+            spec,
+            out,
+            data_dir,
+            threads,
+        } => train::run(&train::TrainArgs {
+            spec,
+            out,
+            data_dir,
+            threads,
+        }),
+        Command::Bench {
+            data_dir,
+            threads,
+            epochs,
+            latency_calls,
+        } => bench::run(&bench::BenchArgs {
+            data_dir,
+            threads,
+            epochs,
+            latency_calls,
+        }),
     }
 }

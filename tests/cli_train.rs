@@ -19,14 +19,25 @@ fn train_prints_an_epoch_line_per_epoch_and_a_done_line_and_saves_the_model() {
     )
     .unwrap();
     let out = nnlab()
-        .args(["train", "--spec", spec.to_str().unwrap(), "--out", model.to_str().unwrap(), "--threads", "1"])
+        .args([
+            "train",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+            "--threads",
+            "1",
+        ])
         .arg("--data-dir")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
         .output()
         .unwrap();
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 201);
     for (i, line) in lines[..200].iter().enumerate() {
         assert_eq!(line["event"], "epoch");
@@ -51,7 +62,10 @@ fn train_rejects_an_invalid_spec_with_the_field_named() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("bad.json");
     std::fs::write(&spec, r#"{"dataset":"xor","learning_rate":-1}"#).unwrap();
-    let out = nnlab().args(["train", "--spec", spec.to_str().unwrap()]).output().unwrap();
+    let out = nnlab()
+        .args(["train", "--spec", spec.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("learning_rate"), "{stderr}");

@@ -46,7 +46,11 @@ fn peak_rss_mb() -> Option<f64> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -97,11 +101,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let rss = peak_rss_mb();
     println!("| workload | threads | value |");
     println!("|---|---|---|");
-    println!("| W1 epoch seconds (each) | {} | {:?} |", args.threads, epoch_seconds.iter().map(|s| (s * 1000.0).round() / 1000.0).collect::<Vec<_>>());
+    println!(
+        "| W1 epoch seconds (each) | {} | {:?} |",
+        args.threads,
+        epoch_seconds
+            .iter()
+            .map(|s| (s * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>()
+    );
     println!("| W1 median epoch s | {} | {:.3} |", args.threads, median_epoch);
-    println!("| W1 test accuracy after {} epochs | {} | {:.4} |", args.epochs, args.threads, outcome.test.accuracy);
-    println!("| W1 peak RSS MB | {} | {} |", args.threads, rss.map_or("n/a".into(), |r| format!("{r:.0}")));
-    println!("| W2 batch-1 median us ({} calls) | 1 | {:.2} |", args.latency_calls, batch1_us);
+    println!(
+        "| W1 test accuracy after {} epochs | {} | {:.4} |",
+        args.epochs, args.threads, outcome.test.accuracy
+    );
+    println!(
+        "| W1 peak RSS MB | {} | {} |",
+        args.threads,
+        rss.map_or("n/a".into(), |r| format!("{r:.0}"))
+    );
+    println!(
+        "| W2 batch-1 median us ({} calls) | 1 | {:.2} |",
+        args.latency_calls, batch1_us
+    );
     println!("| W2 batch-1000 samples/s | {} | {:.0} |", args.threads, batch1000_rate);
     println!(
         "{}",

@@ -26,7 +26,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (train_set, test_set) = load_dataset(&spec.dataset, Path::new(&args.data_dir), spec.seed)?;
     let mm = MatMul::with_threads(args.threads);
     let stdout = std::io::stdout();
-    let mut print = |value: serde_json::Value| {
+    let print = |value: serde_json::Value| {
         let mut out = stdout.lock();
         // A closed pipe (e.g. `| head`) is not worth a panic: stop printing.
         let _ = writeln!(out, "{value}");
@@ -49,7 +49,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let outcome = train(&spec, &train_set, &test_set, &mm, &mut observer)?;
     if let Some(path) = &args.out {
-        std::fs::write(path, to_safetensors(&outcome.network)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, to_safetensors(&outcome.network))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     print(json!({
         "event": "done",

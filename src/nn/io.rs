@@ -35,7 +35,11 @@ pub enum ModelIoError {
     #[error("missing tensor {0}")]
     MissingTensor(String),
     #[error("tensor {tensor} has shape {got:?}, expected {expected:?}")]
-    Shape { tensor: String, expected: Vec<usize>, got: Vec<usize> },
+    Shape {
+        tensor: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
     #[error("tensor {tensor} has dtype {got}, expected F32")]
     Dtype { tensor: String, got: String },
     #[error("tensor {0} holds NaN or infinite values")]
@@ -65,8 +69,16 @@ pub fn to_safetensors(net: &Network) -> Vec<u8> {
         match layer {
             Layer::Dense(d) => {
                 // [in, out] in memory -> PyTorch's [out, in].
-                tensors.push((format!("dense.{dense_index}.weight"), vec![d.n_out(), d.n_in()], bytes_of(d.w.t().iter().copied())));
-                tensors.push((format!("dense.{dense_index}.bias"), vec![d.n_out()], bytes_of(d.b.iter().copied())));
+                tensors.push((
+                    format!("dense.{dense_index}.weight"),
+                    vec![d.n_out(), d.n_in()],
+                    bytes_of(d.w.t().iter().copied()),
+                ));
+                tensors.push((
+                    format!("dense.{dense_index}.bias"),
+                    vec![d.n_out()],
+                    bytes_of(d.b.iter().copied()),
+                ));
                 dense_index += 1;
             }
             Layer::BatchNorm(b) => {
@@ -78,7 +90,11 @@ pub fn to_safetensors(net: &Network) -> Vec<u8> {
                     ("running_mean", &b.running_mean),
                     ("running_var", &b.running_var),
                 ] {
-                    tensors.push((format!("bn.{i}.{name}"), vec![b.units()], bytes_of(values.iter().copied())));
+                    tensors.push((
+                        format!("bn.{i}.{name}"),
+                        vec![b.units()],
+                        bytes_of(values.iter().copied()),
+                    ));
                 }
             }
             _ => {}
@@ -87,18 +103,28 @@ pub fn to_safetensors(net: &Network) -> Vec<u8> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(name, shape, data)| {
-            (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches byte length"))
+            (
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches byte length"),
+            )
         })
         .collect();
     let spec = serde_json::to_string(&net.spec).expect("a spec serialises");
-    let metadata = HashMap::from([(SPEC_METADATA_KEY.to_string(), spec), ("format".to_string(), "pt".to_string())]);
+    let metadata = HashMap::from([
+        (SPEC_METADATA_KEY.to_string(), spec),
+        ("format".to_string(), "pt".to_string()),
+    ]);
     safetensors::serialize(views, Some(metadata)).expect("tensors are consistent")
 }
 
 /// Reads a file written by [`to_safetensors`] (the architecture comes from its metadata).
 pub fn from_safetensors(bytes: &[u8]) -> Result<Network, ModelIoError> {
     let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| ModelIoError::Format(e.to_string()))?;
-    let spec_json = metadata.metadata().as_ref().and_then(|m| m.get(SPEC_METADATA_KEY)).ok_or(ModelIoError::MissingSpec)?;
+    let spec_json = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(SPEC_METADATA_KEY))
+        .ok_or(ModelIoError::MissingSpec)?;
     let spec: ModelSpec = serde_json::from_str(spec_json).map_err(|e| ModelIoError::BadSpec(e.to_string()))?;
     from_safetensors_with_spec(&spec, bytes)
 }
@@ -108,15 +134,27 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Network, ModelIoError> {
 pub fn from_safetensors_with_spec(spec: &ModelSpec, bytes: &[u8]) -> Result<Network, ModelIoError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| ModelIoError::Format(e.to_string()))?;
     let read = |name: String, shape: &[usize]| -> Result<Vec<f32>, ModelIoError> {
-        let t = file.tensor(&name).map_err(|_| ModelIoError::MissingTensor(name.clone()))?;
+        let t = file
+            .tensor(&name)
+            .map_err(|_| ModelIoError::MissingTensor(name.clone()))?;
         if t.dtype() != Dtype::F32 {
-            return Err(ModelIoError::Dtype { tensor: name, got: format!("{:?}", t.dtype()) });
+            return Err(ModelIoError::Dtype {
+                tensor: name,
+                got: format!("{:?}", t.dtype()),
+            });
         }
         if t.shape() != shape {
-            return Err(ModelIoError::Shape { tensor: name, expected: shape.to_vec(), got: t.shape().to_vec() });
+            return Err(ModelIoError::Shape {
+                tensor: name,
+                expected: shape.to_vec(),
+                got: t.shape().to_vec(),
+            });
         }
-        let values: Vec<f32> =
-            t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         if values.iter().any(|v| !v.is_finite()) {
             return Err(ModelIoError::NonFinite(name));
         }

@@ -8,6 +8,7 @@ pub mod io;
 pub mod layer;
 pub mod loss;
 pub mod matmul;
+pub mod matvec;
 pub mod network;
 pub mod optim;
 pub mod perceptron;

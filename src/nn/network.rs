@@ -6,6 +6,7 @@ use super::init::Init;
 use super::layer::{ActivationLayer, BatchNorm, Dense, Dropout, Layer, Maxout, Mode, Param};
 use super::loss::{Loss, argmax_rows, softmax};
 use super::matmul::MatMul;
+use super::matvec::matvec_sparse;
 use super::spec::ModelSpec;
 use crate::rng::Rng;
 
@@ -127,6 +128,32 @@ impl Network {
 
     pub fn predict_proba(&self, x: ArrayView2<f32>, mm: &MatMul) -> Array2<f32> {
         softmax(self.logits(x, mm).view())
+    }
+
+    /// Class probabilities of one input row: the batch-1 path, a sparse matrix-vector product
+    /// per dense layer (most MNIST pixels are 0) instead of a GEMM with one row.
+    pub fn predict_one(&self, x: &[f32]) -> Vec<f32> {
+        let mut h = x.to_vec();
+        for layer in &self.layers {
+            h = match layer {
+                Layer::Dense(d) => {
+                    let mut out = vec![0.0; d.n_out()];
+                    matvec_sparse(&h, d.w.view(), d.b.as_slice().expect("contiguous"), &mut out);
+                    out
+                }
+                Layer::Activation(a) => {
+                    h.iter_mut().for_each(|v| *v = a.activation.f(*v));
+                    h
+                }
+                Layer::Dropout(_) => h,
+                other => {
+                    let row = ArrayView2::from_shape((1, h.len()), &h).expect("one row");
+                    other.infer(row, &MatMul::single()).into_raw_vec_and_offset().0
+                }
+            };
+        }
+        let row = ArrayView2::from_shape((1, h.len()), &h).expect("one row");
+        softmax(row).into_raw_vec_and_offset().0
     }
 
     /// Visits every parameter tensor in a stable order (the optimizer's state follows it).

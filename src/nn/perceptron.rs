@@ -20,7 +20,10 @@ pub struct TruthRow {
 
 impl Perceptron {
     pub fn new(weights: &[f32], bias: f32) -> Self {
-        Perceptron { weights: weights.to_vec(), bias }
+        Perceptron {
+            weights: weights.to_vec(),
+            bias,
+        }
     }
 
     pub fn sum(&self, x: &[f32]) -> f32 {
@@ -38,7 +41,11 @@ impl Perceptron {
             .map(|code| {
                 let inputs: Vec<u8> = (0..n).map(|i| ((code >> (n - 1 - i)) & 1) as u8).collect();
                 let x: Vec<f32> = inputs.iter().map(|&v| v as f32).collect();
-                TruthRow { sum: self.sum(&x), output: self.output(&x), inputs }
+                TruthRow {
+                    sum: self.sum(&x),
+                    output: self.output(&x),
+                    inputs,
+                }
             })
             .collect()
     }
@@ -101,10 +108,20 @@ pub fn rosenblatt(samples: &[(Vec<f32>, u8)], lr: f32, max_epochs: usize) -> Ros
         }
         errors_per_epoch.push(errors);
         if errors == 0 {
-            return RosenblattOutcome { perceptron: p, converged: true, epochs: epoch, errors_per_epoch };
+            return RosenblattOutcome {
+                perceptron: p,
+                converged: true,
+                epochs: epoch,
+                errors_per_epoch,
+            };
         }
     }
-    RosenblattOutcome { perceptron: p, converged: false, epochs: max_epochs, errors_per_epoch }
+    RosenblattOutcome {
+        perceptron: p,
+        converged: false,
+        epochs: max_epochs,
+        errors_per_epoch,
+    }
 }
 
 #[cfg(test)]
@@ -136,12 +153,19 @@ mod tests {
 
     #[test]
     fn the_two_layer_network_computes_xor() {
-        let table: Vec<u8> = [(0, 0), (0, 1), (1, 0), (1, 1)].iter().map(|&(a, b)| xor_two_layer(a, b)).collect();
+        let table: Vec<u8> = [(0, 0), (0, 1), (1, 0), (1, 1)]
+            .iter()
+            .map(|&(a, b)| xor_two_layer(a, b))
+            .collect();
         assert_eq!(table, [0, 1, 1, 0]);
     }
 
     fn gate_samples(targets: [u8; 4]) -> Vec<(Vec<f32>, u8)> {
-        [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]].iter().zip(targets).map(|(x, t)| (x.to_vec(), t)).collect()
+        [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+            .iter()
+            .zip(targets)
+            .map(|(x, t)| (x.to_vec(), t))
+            .collect()
     }
 
     #[test]
@@ -158,6 +182,9 @@ mod tests {
         let out = rosenblatt(&gate_samples([0, 1, 1, 0]), 0.1, 1000);
         assert!(!out.converged);
         assert_eq!(out.epochs, 1000);
-        assert!(out.errors_per_epoch.iter().all(|&e| e > 0), "every epoch misclassifies something");
+        assert!(
+            out.errors_per_epoch.iter().all(|&e| e > 0),
+            "every epoch misclassifies something"
+        );
     }
 }

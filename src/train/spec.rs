@@ -88,7 +88,10 @@ pub struct SpecError {
 }
 
 fn fail(field: &str, message: impl Into<String>) -> Result<(), SpecError> {
-    Err(SpecError { field: field.to_string(), message: message.into() })
+    Err(SpecError {
+        field: field.to_string(),
+        message: message.into(),
+    })
 }
 
 fn check_range(field: &str, v: f32, lo: f32, hi: f32, lo_inclusive: bool, hi_inclusive: bool) -> Result<(), SpecError> {
@@ -194,7 +197,10 @@ impl JobSpec {
     }
 
     pub fn regularization(&self) -> Regularization {
-        Regularization { l1: self.l1, l2: self.l2 }
+        Regularization {
+            l1: self.l1,
+            l2: self.l2,
+        }
     }
 }
 
@@ -238,10 +244,16 @@ mod tests {
             (r#"{"dataset":"x","k_folds":1}"#, "k_folds"),
             (r#"{"dataset":"x","train_samples":0}"#, "train_samples"),
             (r#"{"dataset":"x","maxout_pieces":1}"#, "maxout_pieces"),
-            (r#"{"dataset":"x","activation":"leaky_relu","activation_alpha":1.5}"#, "activation_alpha"),
+            (
+                r#"{"dataset":"x","activation":"leaky_relu","activation_alpha":1.5}"#,
+                "activation_alpha",
+            ),
             (r#"{"dataset":"x","init_std":0}"#, "init_std"),
             (r#"{"dataset":"x","augment":{"max_scale":1.0}}"#, "augment.max_scale"),
-            (r#"{"dataset":"x","lr_schedule":{"kind":"step","every_epochs":0,"gamma":0.5}}"#, "lr_schedule.every_epochs"),
+            (
+                r#"{"dataset":"x","lr_schedule":{"kind":"step","every_epochs":0,"gamma":0.5}}"#,
+                "lr_schedule.every_epochs",
+            ),
         ];
         for (json, field) in cases {
             let err = parse(json).unwrap().validate().expect_err(json);

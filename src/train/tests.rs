@@ -34,13 +34,21 @@ fn an_mlp_learns_xor_to_full_accuracy_with_falling_loss() {
     let out = xor_run(&xor_spec());
     assert_eq!(out.test.accuracy, 1.0);
     assert!(out.epochs.last().unwrap().train_loss < 0.1 * out.epochs[0].train_loss);
-    let relu = JobSpec { activation: ActivationName::Relu, init: InitName::He, ..xor_spec() };
+    let relu = JobSpec {
+        activation: ActivationName::Relu,
+        init: InitName::He,
+        ..xor_spec()
+    };
     assert_eq!(xor_run(&relu).test.accuracy, 1.0, "a ReLU hidden layer learns it too");
 }
 
 #[test]
 fn the_same_spec_and_seed_give_an_identical_history() {
-    let spec = JobSpec { epochs: 20, dropout: 0.2, ..xor_spec() };
+    let spec = JobSpec {
+        epochs: 20,
+        dropout: 0.2,
+        ..xor_spec()
+    };
     let a = xor_run(&spec);
     let b = xor_run(&spec);
     let losses = |o: &Outcome| o.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>();
@@ -57,7 +65,11 @@ fn the_observer_sees_every_epoch_and_can_stop_the_run() {
         if let Event::Epoch(m) = e {
             seen.push(m.epoch);
         }
-        if seen.len() == 3 { Control::Stop } else { Control::Continue }
+        if seen.len() == 3 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
     };
     let result = train(&xor_spec(), &xor, &xor, &MatMul::single(), &mut obs);
     assert!(matches!(result, Err(TrainError::Stopped)));
@@ -79,15 +91,29 @@ impl Observer for StopAfterBatches {
 #[test]
 fn a_stop_request_takes_effect_between_mini_batches() {
     let xor = gate_dataset(Gate::Xor);
-    let spec = JobSpec { batch_size: 1, ..xor_spec() };
+    let spec = JobSpec {
+        batch_size: 1,
+        ..xor_spec()
+    };
     let mut obs = StopAfterBatches(3);
-    assert!(matches!(train(&spec, &xor, &xor, &MatMul::single(), &mut obs), Err(TrainError::Stopped)));
+    assert!(matches!(
+        train(&spec, &xor, &xor, &MatMul::single(), &mut obs),
+        Err(TrainError::Stopped)
+    ));
 }
 
 #[test]
 fn k_fold_reports_each_fold_with_mean_and_std() {
     let data = crate::data::toy_dataset(crate::data::Toy::Gaussian, 200, &mut crate::rng::rng_from_seed(1));
-    let spec = JobSpec { dataset: "gaussian".into(), hidden_layers: vec![4], epochs: 5, k_folds: Some(4), batch_size: 16, learning_rate: 0.01, ..JobSpec::default() };
+    let spec = JobSpec {
+        dataset: "gaussian".into(),
+        hidden_layers: vec![4],
+        epochs: 5,
+        k_folds: Some(4),
+        batch_size: 16,
+        learning_rate: 0.01,
+        ..JobSpec::default()
+    };
     let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
     let kfold = out.kfold.expect("k-fold summary");
     assert_eq!(kfold.folds.len(), 4);
@@ -101,7 +127,14 @@ fn k_fold_reports_each_fold_with_mean_and_std() {
 #[test]
 fn with_batch_norm_a_samples_prediction_does_not_depend_on_its_batch() {
     let data = crate::data::toy_dataset(crate::data::Toy::Circle, 300, &mut crate::rng::rng_from_seed(2));
-    let spec = JobSpec { dataset: "circle".into(), hidden_layers: vec![16, 16], batch_norm: true, epochs: 5, batch_size: 32, ..JobSpec::default() };
+    let spec = JobSpec {
+        dataset: "circle".into(),
+        hidden_layers: vec![16, 16],
+        batch_norm: true,
+        epochs: 5,
+        batch_size: 32,
+        ..JobSpec::default()
+    };
     let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
     let mm = MatMul::single();
     let row = Array2::from_shape_vec((1, 2), data.row_f32(0)).unwrap();
@@ -115,7 +148,15 @@ fn with_batch_norm_a_samples_prediction_does_not_depend_on_its_batch() {
 #[test]
 fn save_then_load_gives_identical_outputs_including_batch_norm_statistics() {
     let data = crate::data::toy_dataset(crate::data::Toy::Spiral, 200, &mut crate::rng::rng_from_seed(3));
-    let spec = JobSpec { dataset: "spiral".into(), hidden_layers: vec![12, 6], batch_norm: true, dropout: 0.1, activation: ActivationName::Maxout, epochs: 3, ..JobSpec::default() };
+    let spec = JobSpec {
+        dataset: "spiral".into(),
+        hidden_layers: vec![12, 6],
+        batch_norm: true,
+        dropout: 0.1,
+        activation: ActivationName::Maxout,
+        epochs: 3,
+        ..JobSpec::default()
+    };
     let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
     let bytes = to_safetensors(&out.network);
     let loaded = from_safetensors(&bytes).unwrap();

@@ -53,7 +53,13 @@ pub struct Run {
 impl Run {
     pub fn new(spec: &JobSpec, input_size: usize, classes: usize, mut rng: Rng) -> Run {
         let network = Network::build(&spec.model_spec(input_size, classes), spec.init(), &mut rng);
-        Run { network, optimizer: Optimizer::new(spec.optimizer()), rng, epochs_done: 0, steps_done: 0 }
+        Run {
+            network,
+            optimizer: Optimizer::new(spec.optimizer()),
+            rng,
+            epochs_done: 0,
+            steps_done: 0,
+        }
     }
 
     /// Trains one epoch over `train_idx` (shuffled), then evaluates on `val_idx`.
@@ -104,7 +110,11 @@ impl Run {
             window_loss += out.loss as f64;
             window_steps += 1;
             if window_steps == stride {
-                let sample = StepLoss { step: self.steps_done, epoch, loss: (window_loss / window_steps as f64) as f32 };
+                let sample = StepLoss {
+                    step: self.steps_done,
+                    epoch,
+                    loss: (window_loss / window_steps as f64) as f32,
+                };
                 (window_loss, window_steps) = (0.0, 0);
                 if obs.event(Event::Step(sample)) == Control::Stop {
                     return Err(TrainError::Stopped);
@@ -122,7 +132,11 @@ impl Run {
             val_accuracy: val.map(|v| v.accuracy),
             learning_rate: lr,
             grad_norms: grad_norm_sums.iter().map(|s| (s / steps as f64) as f32).collect(),
-            weight_norms: self.network.dense_layers().map(|d| l2_norm(d.w.as_slice().expect("contiguous"))).collect(),
+            weight_norms: self
+                .network
+                .dense_layers()
+                .map(|d| l2_norm(d.w.as_slice().expect("contiguous")))
+                .collect(),
             seconds: started.elapsed().as_secs_f32(),
         };
         if obs.event(Event::Epoch(&metrics)) == Control::Stop {
@@ -146,10 +160,17 @@ pub fn evaluate(net: &Network, data: &Dataset, indices: &[usize], loss: crate::n
         data.gather_into(chunk, &mut xb, &mut labels);
         let logits = net.logits(x.slice(s![..chunk.len(), ..]), mm);
         loss_sum += loss.value(logits.view(), &labels) as f64 * chunk.len() as f64;
-        correct += argmax_rows(logits.view()).iter().zip(&labels).filter(|(p, y)| **p == **y as usize).count();
+        correct += argmax_rows(logits.view())
+            .iter()
+            .zip(&labels)
+            .filter(|(p, y)| **p == **y as usize)
+            .count();
     }
     let n = indices.len().max(1);
-    Evaluation { loss: (loss_sum / n as f64) as f32, accuracy: correct as f32 / n as f32 }
+    Evaluation {
+        loss: (loss_sum / n as f64) as f32,
+        accuracy: correct as f32 / n as f32,
+    }
 }
 
 /// Trains as the spec says (one run with a validation split, or k folds) and tests the result.
@@ -162,7 +183,10 @@ pub fn train(
 ) -> Result<Outcome, TrainError> {
     spec.validate()?;
     if train_set.is_empty() {
-        return Err(TrainError::Data(format!("dataset {} has no training samples", train_set.name)));
+        return Err(TrainError::Data(format!(
+            "dataset {} has no training samples",
+            train_set.name
+        )));
     }
     let started = Instant::now();
     let used = spec.train_samples.map_or(train_set.len(), |n| n.min(train_set.len()));
@@ -205,7 +229,13 @@ pub fn train(
     };
     let all_test: Vec<usize> = (0..test_set.len()).collect();
     let test = evaluate(&network, test_set, &all_test, spec.loss, mm);
-    Ok(Outcome { network, epochs, test, kfold, train_seconds: started.elapsed().as_secs_f32() })
+    Ok(Outcome {
+        network,
+        epochs,
+        test,
+        kfold,
+        train_seconds: started.elapsed().as_secs_f32(),
+    })
 }
 
 fn summarize_folds(folds: Vec<Evaluation>, best_fold: usize) -> KFoldSummary {
@@ -217,5 +247,12 @@ fn summarize_folds(folds: Vec<Evaluation>, best_fold: usize) -> KFoldSummary {
     };
     let (mean_accuracy, std_accuracy) = mean_std(folds.iter().map(|f| f.accuracy).collect());
     let (mean_loss, std_loss) = mean_std(folds.iter().map(|f| f.loss).collect());
-    KFoldSummary { folds, mean_accuracy, std_accuracy, mean_loss, std_loss, best_fold }
+    KFoldSummary {
+        folds,
+        mean_accuracy,
+        std_accuracy,
+        mean_loss,
+        std_loss,
+        best_fold,
+    }
 }
