@@ -27,7 +27,6 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -62,6 +61,16 @@ const PURE_SPIN: Duration = Duration::from_micros(200);
 /// 1, 2 and 4 measured within noise of each other on the W1 step.
 const BLOCKS_PER_THREAD: usize = 2;
 
+/// After a product where the caller had to wait for a helper longer than its own share took
+/// (and more than [`STALL_MIN_WAIT`]), the helper was most likely preempted by another
+/// process mid-block; on a shared 2-core machine that costs a whole time slice (ms) per
+/// product. The next [`SOLO_MIN`] large products then run on the calling thread alone,
+/// doubling up to [`SOLO_MAX`] while stalls repeat, back to [`SOLO_MIN`] after a clean split.
+/// With another process busy on one core, splitting anyway measured 0.6-0.95x of one thread.
+const STALL_MIN_WAIT: Duration = Duration::from_micros(200);
+const SOLO_MIN: u32 = 32;
+const SOLO_MAX: u32 = 256;
+
 /// Block boundaries are multiples of this many rows/columns (one AVX-512 f32 vector), so
 /// the gemm micro-kernels see whole vectors wherever possible.
 const SPLIT_ALIGN: usize = 16;
@@ -73,8 +82,11 @@ const SPLIT_ALIGN: usize = 16;
 pub struct MatMul {
     threads: usize,
     helpers: Vec<Helper>,
-    /// `Cell` is `Send + !Sync`; this makes `MatMul` `!Sync` without affecting `Send`.
-    _not_sync: PhantomData<Cell<()>>,
+    /// Large products still to run on the calling thread alone after a stall (see
+    /// [`STALL_MIN_WAIT`]). The `Cell`s also make `MatMul` `!Sync`, as it must be.
+    solo_left: Cell<u32>,
+    /// What `solo_left` is set to at the next stall.
+    solo_next: Cell<u32>,
 }
 
 impl fmt::Debug for MatMul {
@@ -82,6 +94,7 @@ impl fmt::Debug for MatMul {
         f.debug_struct("MatMul")
             .field("threads", &self.threads)
             .field("helpers", &self.helpers.len())
+            .field("solo_left", &self.solo_left.get())
             .field("parallel_min_flops", &PARALLEL_MIN_FLOPS)
             .finish()
     }
@@ -93,7 +106,8 @@ impl MatMul {
         MatMul {
             threads: 1,
             helpers: Vec::new(),
-            _not_sync: PhantomData,
+            solo_left: Cell::new(0),
+            solo_next: Cell::new(SOLO_MIN),
         }
     }
 
@@ -141,7 +155,7 @@ impl MatMul {
         }
         let call = GemmCall::new(&a, &b, &mut c, accumulate);
         let flops = 2 * m * n * k;
-        if self.helpers.is_empty() || flops < PARALLEL_MIN_FLOPS {
+        if self.helpers.is_empty() || flops < PARALLEL_MIN_FLOPS || self.take_solo_turn() {
             // SAFETY: `call` describes the live views above, whose shapes were checked.
             unsafe { call.run() };
         } else {
@@ -194,9 +208,32 @@ impl MatMul {
             unsafe { h.post(job) };
             pending.posted += 1;
         }
+        let start = Instant::now();
         // SAFETY: as above.
         unsafe { job.work() };
+        let own = start.elapsed();
         drop(pending);
+        self.note_wait(own, start.elapsed() - own);
+    }
+
+    /// True (and counts one down) while products should skip the helpers after a stall.
+    fn take_solo_turn(&self) -> bool {
+        let left = self.solo_left.get();
+        if left > 0 {
+            self.solo_left.set(left - 1);
+        }
+        left > 0
+    }
+
+    /// Records how long the caller waited for helpers after computing its own blocks.
+    fn note_wait(&self, own: Duration, waited: Duration) {
+        if waited > own && waited > STALL_MIN_WAIT {
+            let n = self.solo_next.get();
+            self.solo_left.set(n);
+            self.solo_next.set((n * 2).min(SOLO_MAX));
+        } else {
+            self.solo_next.set(SOLO_MIN);
+        }
     }
 }
 
@@ -811,6 +848,39 @@ mod tests {
         .join()
         .unwrap();
         assert!(out.is_finite());
+    }
+
+    #[test]
+    fn after_a_stalled_helper_large_products_run_alone_for_a_while_and_stay_correct() {
+        let mm = MatMul::with_threads(2);
+        let a = filled(128, 300, 1);
+        let b = filled(300, 256, 2);
+        let mut want = Array2::zeros((128, 256));
+        MatMul::single().gemm(a.view(), b.view(), want.view_mut(), false);
+        mm.note_wait(Duration::from_micros(50), Duration::from_millis(3));
+        assert_eq!(mm.solo_left.get(), SOLO_MIN);
+        mm.note_wait(Duration::from_micros(50), Duration::from_millis(3));
+        assert_eq!(
+            mm.solo_left.get(),
+            2 * SOLO_MIN,
+            "repeated stalls back off longer"
+        );
+        let mut c = Array2::zeros((128, 256));
+        // Exactly the solo turns: none of these splits, so none can record a new stall.
+        for _ in 0..2 * SOLO_MIN {
+            mm.gemm(a.view(), b.view(), c.view_mut(), false);
+        }
+        assert_eq!(
+            mm.solo_left.get(),
+            0,
+            "solo turns are used up by large products"
+        );
+        assert_close(&c, &want, 300, "during solo turns");
+        mm.gemm(a.view(), b.view(), c.view_mut(), false);
+        assert_close(&c, &want, 300, "split again after solo turns");
+        // A wait shorter than the caller's own work is normal, and resets the back-off.
+        mm.note_wait(Duration::from_micros(300), Duration::from_micros(250));
+        assert_eq!((mm.solo_left.get(), mm.solo_next.get()), (0, SOLO_MIN));
     }
 
     #[test]
