@@ -212,13 +212,15 @@ fn update(c: &OptimizerConfig, t: u64, lr: f32, w: &mut [f32], g: &[f32], s: &mu
             let (b1, b2) = (c.beta1, c.beta2);
             let bc1 = 1.0 - b1.powi(t as i32);
             let bc2 = 1.0 - b2.powi(t as i32);
-            let inv_bc2 = 1.0 / bc2;
             if c.kind == OptimizerKind::Adam {
-                let inv_bc1 = 1.0 / bc1;
+                // lr m_hat / (sqrt(v_hat) + eps) rewritten with the bias corrections folded
+                // into two scalars: the same value, one division and one sqrt per element.
+                let step = lr * bc2.sqrt() / bc1;
+                let eps = c.eps * bc2.sqrt();
                 for i in 0..n {
                     a[i] = b1 * a[i] + (1.0 - b1) * g[i];
                     b[i] = b2 * b[i] + (1.0 - b2) * g[i] * g[i];
-                    w[i] -= lr * (a[i] * inv_bc1) / ((b[i] * inv_bc2).sqrt() + c.eps);
+                    w[i] -= step * a[i] / (b[i].sqrt() + eps);
                 }
             } else {
                 let bc1_next = 1.0 - b1.powi(t as i32 + 1);
@@ -226,7 +228,7 @@ fn update(c: &OptimizerConfig, t: u64, lr: f32, w: &mut [f32], g: &[f32], s: &mu
                     a[i] = b1 * a[i] + (1.0 - b1) * g[i];
                     b[i] = b2 * b[i] + (1.0 - b2) * g[i] * g[i];
                     let m_hat = b1 * a[i] / bc1_next + (1.0 - b1) * g[i] / bc1;
-                    w[i] -= lr * m_hat / ((b[i] * inv_bc2).sqrt() + c.eps);
+                    w[i] -= lr * m_hat / ((b[i] / bc2).sqrt() + c.eps);
                 }
             }
         }
