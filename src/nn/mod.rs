@@ -5,6 +5,7 @@ pub mod activation;
 pub mod experiment;
 pub mod init;
 pub mod io;
+pub mod kernels;
 pub mod layer;
 pub mod loss;
 pub mod matmul;

@@ -14,6 +14,7 @@
 //! | adam | m, v moments, bias-corrected; w -= lr m_hat / (sqrt(v_hat) + eps) | beta1 0.9, beta2 0.999, eps 1e-8 |
 //! | nadam | adam with the Nesterov look-ahead m_hat = beta1 m / (1 - beta1^(t+1)) + (1 - beta1) g / (1 - beta1^t) | as adam |
 
+use multiversion::multiversion;
 use serde::{Deserialize, Serialize};
 
 use super::layer::Role;
@@ -163,7 +164,9 @@ impl Optimizer {
     }
 }
 
-/// One tensor's update; a loop per optimizer so each compiles to a tight vector loop.
+/// One tensor's update; a loop per optimizer so each compiles to a tight vector loop, built
+/// for AVX-512 and AVX2 too (see `nn::kernels`).
+#[multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
 fn update(c: &OptimizerConfig, t: u64, lr: f32, w: &mut [f32], g: &[f32], s: &mut SlotState) {
     let (a, b) = (&mut s.a[..], &mut s.b[..]);
     let n = w.len();

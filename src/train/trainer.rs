@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use super::events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, StepLoss};
 use super::spec::{JobSpec, SpecError};
 use crate::data::{Dataset, augment_batch, k_fold, train_validation_split};
+use crate::nn::kernels::l2_norm;
 use crate::nn::loss::argmax_rows;
 use crate::nn::{MatMul, Network, Optimizer};
 use crate::rng::{Rng, rng_from_seed};
@@ -144,10 +145,6 @@ impl Run {
         }
         Ok(metrics)
     }
-}
-
-fn l2_norm(v: &[f32]) -> f32 {
-    v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() as f32
 }
 
 /// Mean loss and accuracy of the network (inference mode) on the given rows.

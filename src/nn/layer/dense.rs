@@ -4,9 +4,10 @@
 //! multiplied as a sum of W's rows, skipping zero inputs (most MNIST pixels are 0).
 //! Export to PyTorch's [out, in] layout happens in `nn::io`.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 
 use super::ensure_shape;
+use crate::nn::kernels::column_sums;
 use crate::nn::matmul::MatMul;
 
 #[derive(Debug, Clone)]
@@ -65,10 +66,7 @@ impl Dense {
 
     pub fn backward(&mut self, x: ArrayView2<f32>, g: ArrayView2<f32>, need_grad_in: bool, mm: &MatMul) {
         mm.gemm(x.t(), g, self.dw.view_mut(), false);
-        self.db.fill(0.0);
-        for row in g.axis_iter(Axis(0)) {
-            self.db += &row;
-        }
+        column_sums(g, self.db.as_slice_mut().expect("contiguous"));
         if need_grad_in {
             let n_in = self.n_in();
             ensure_shape(&mut self.grad_in, g.nrows(), n_in);
