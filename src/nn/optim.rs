@@ -18,6 +18,7 @@ use multiversion::multiversion;
 use serde::{Deserialize, Serialize};
 
 use super::layer::Role;
+use super::matmul::{DisjointSlice, MatMul};
 use super::network::Network;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,8 +142,9 @@ impl Optimizer {
         }
     }
 
-    /// Applies one update with the gradients currently in the network.
-    pub fn step(&mut self, net: &mut Network, lr: f32, reg: Regularization) {
+    /// Applies one update with the gradients currently in the network. Large tensors are
+    /// split over the threads of `mm` (the update is memory-bound and element-wise).
+    pub fn step(&mut self, net: &mut Network, lr: f32, reg: Regularization, mm: &MatMul) {
         self.t += 1;
         let mut index = 0;
         let (config, t, slots) = (self.config, self.t, &mut self.slots);
@@ -151,24 +153,34 @@ impl Optimizer {
                 slots.push(SlotState::default());
             }
             let slot = &mut slots[index];
-            if slot.a.len() != p.value.len() {
-                slot.a = vec![0.0; p.value.len()];
-                slot.b = vec![0.0; p.value.len()];
+            let len = p.value.len();
+            if slot.a.len() != len {
+                slot.a = vec![0.0; len];
+                slot.b = vec![0.0; len];
             }
-            if p.role == Role::Weight && reg.is_active() {
-                reg.add_gradient(p.value, p.grad);
-            }
-            update(&config, t, lr, p.value, p.grad, slot);
+            let regularize = p.role == Role::Weight && reg.is_active();
+            let (w, g) = (DisjointSlice::new(p.value), DisjointSlice::new(p.grad));
+            let (a, b) = (DisjointSlice::new(&mut slot.a), DisjointSlice::new(&mut slot.b));
+            mm.for_ranges(len, PARALLEL_MIN_LEN, &|lo, hi| {
+                // SAFETY: for_ranges hands out disjoint ranges, one sub-slice of each per range.
+                let (w, g, a, b) = unsafe { (w.range(lo, hi), g.range(lo, hi), a.range(lo, hi), b.range(lo, hi)) };
+                if regularize {
+                    reg.add_gradient(w, g);
+                }
+                update(&config, t, lr, w, g, a, b);
+            });
             index += 1;
         });
     }
 }
 
+/// Tensors shorter than this are updated on one thread (a hand-off costs ~1-3 us).
+const PARALLEL_MIN_LEN: usize = 16 * 1024;
+
 /// One tensor's update; a loop per optimizer so each compiles to a tight vector loop, built
 /// for AVX-512 and AVX2 too (see `nn::kernels`).
 #[multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
-fn update(c: &OptimizerConfig, t: u64, lr: f32, w: &mut [f32], g: &[f32], s: &mut SlotState) {
-    let (a, b) = (&mut s.a[..], &mut s.b[..]);
+fn update(c: &OptimizerConfig, t: u64, lr: f32, w: &mut [f32], g: &[f32], a: &mut [f32], b: &mut [f32]) {
     let n = w.len();
     let (w, g, a, b) = (&mut w[..n], &g[..n], &mut a[..n], &mut b[..n]);
     match c.kind {

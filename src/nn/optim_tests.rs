@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2, array};
 
 use super::layer::{Dense, Layer};
 use super::optim::{LrSchedule, Optimizer, OptimizerConfig, OptimizerKind, Regularization};
-use super::{ActivationName, ModelSpec, Network};
+use super::{ActivationName, MatMul, ModelSpec, Network};
 
 /// A network whose only parameters are one weight w (= 1) and one bias (= 0).
 fn one_weight() -> Network {
@@ -31,10 +31,10 @@ fn two_steps(kind: OptimizerKind) -> (f32, f32) {
     let mut net = one_weight();
     let mut opt = Optimizer::new(OptimizerConfig::new(kind));
     set_grad(&mut net, 0.5);
-    opt.step(&mut net, 0.1, Regularization::default());
+    opt.step(&mut net, 0.1, Regularization::default(), &MatMul::single());
     let w1 = weight(&net);
     set_grad(&mut net, -1.0);
-    opt.step(&mut net, 0.1, Regularization::default());
+    opt.step(&mut net, 0.1, Regularization::default(), &MatMul::single());
     (w1, weight(&net))
 }
 
@@ -104,13 +104,13 @@ fn l2_is_weight_decay_on_weights_only() {
     }
     set_grad(&mut net, 0.0);
     let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Sgd));
-    opt.step(&mut net, 0.1, Regularization { l1: 0.0, l2: 0.5 });
+    opt.step(&mut net, 0.1, Regularization { l1: 0.0, l2: 0.5 }, &MatMul::single());
     assert!(close(weight(&net), 0.9));
     assert_eq!(net.dense_layers().next().unwrap().b[0], 1.0);
     let mut net2 = one_weight();
     set_grad(&mut net2, 0.0);
     opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Sgd));
-    opt.step(&mut net2, 0.1, Regularization { l1: 0.5, l2: 0.0 });
+    opt.step(&mut net2, 0.1, Regularization { l1: 0.5, l2: 0.0 }, &MatMul::single());
     assert!(close(weight(&net2), 0.95), "l1 moves w by lr * l1 toward 0");
 }
 

@@ -103,7 +103,7 @@ impl Run {
             for (sum, dense) in grad_norm_sums.iter_mut().zip(self.network.dense_layers()) {
                 *sum += l2_norm(dense.dw.as_slice().expect("contiguous")) as f64;
             }
-            self.optimizer.step(&mut self.network, lr, reg);
+            self.optimizer.step(&mut self.network, lr, reg, mm);
             self.steps_done += 1;
             loss_sum += out.loss as f64 * chunk.len() as f64;
             correct += out.correct;
