@@ -165,3 +165,26 @@ fn save_then_load_gives_identical_outputs_including_batch_norm_statistics() {
     let mm = MatMul::single();
     assert_eq!(out.network.logits(x.view(), &mm), loaded.logits(x.view(), &mm));
 }
+
+#[test]
+fn sparse_and_dense_inference_paths_agree() {
+    // Inputs with ~85% zeros take the row-by-row sparse path; the same rows made dense
+    // (zeros replaced by tiny values) take GEMM. Both must give the same probabilities.
+    let spec = crate::nn::ModelSpec::mlp(64, &[32], 10, ActivationName::Relu);
+    let net = crate::nn::Network::build(&spec, crate::nn::Init::He, &mut crate::rng::rng_from_seed(5));
+    let sparse = Array2::from_shape_fn((50, 64), |(i, j)| {
+        if (i * 31 + j * 17) % 7 == 0 {
+            0.5 + j as f32 * 0.01
+        } else {
+            0.0
+        }
+    });
+    let dense = sparse.mapv(|v| if v == 0.0 { 1e-30 } else { v });
+    for mm in [MatMul::single(), MatMul::with_threads(2)] {
+        let a = net.predict_proba(sparse.view(), &mm);
+        let b = net.predict_proba(dense.view(), &mm);
+        assert!(a.iter().zip(b.iter()).all(|(x, y)| (x - y).abs() < 1e-6));
+        let one = net.predict_one(sparse.row(3).as_slice().unwrap());
+        assert!(one.iter().zip(a.row(3).iter()).all(|(x, y)| (x - y).abs() < 1e-6));
+    }
+}

@@ -8,7 +8,8 @@ use ndarray::{Array1, Array2, ArrayView2};
 
 use super::ensure_shape;
 use crate::nn::kernels::column_sums;
-use crate::nn::matmul::MatMul;
+use crate::nn::matmul::{DisjointSlice, MatMul};
+use crate::nn::matvec::matvec_sparse;
 
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -60,8 +61,30 @@ impl Dense {
 
     pub fn infer(&self, x: ArrayView2<f32>, mm: &MatMul) -> Array2<f32> {
         let mut out = Array2::zeros((x.nrows(), self.n_out()));
-        self.compute(x, &mut out, mm);
+        if x.nrows() >= SPARSE_MIN_ROWS && mostly_zeros(x) {
+            self.compute_sparse_rows(x, &mut out, mm);
+        } else {
+            self.compute(x, &mut out, mm);
+        }
         out
+    }
+
+    /// Row by row, skipping zero inputs: for MNIST-like inputs (~80% zeros) this reads a
+    /// fifth of W per row and beats the dense GEMM by ~1.4x (`nnlab bench`, W2).
+    fn compute_sparse_rows(&self, x: ArrayView2<f32>, out: &mut Array2<f32>, mm: &MatMul) {
+        let n_out = self.n_out();
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout");
+        let n_in = self.n_in();
+        let b = self.b.as_slice().expect("contiguous");
+        let shared = DisjointSlice::new(out.as_slice_mut().expect("owned"));
+        mm.for_ranges(x.nrows(), 2, &|lo, hi| {
+            // SAFETY: for_ranges hands out disjoint row ranges.
+            let rows = unsafe { shared.range(lo * n_out, hi * n_out) };
+            for (i, row) in (lo..hi).zip(rows.chunks_exact_mut(n_out)) {
+                matvec_sparse(&xs[i * n_in..(i + 1) * n_in], self.w.view(), b, row);
+            }
+        });
     }
 
     pub fn backward(&mut self, x: ArrayView2<f32>, g: ArrayView2<f32>, need_grad_in: bool, mm: &MatMul) {
@@ -73,4 +96,17 @@ impl Dense {
             mm.gemm(g, self.w.t(), self.grad_in.view_mut(), false);
         }
     }
+}
+
+/// Below this many rows a batch goes through GEMM whatever its sparsity.
+const SPARSE_MIN_ROWS: usize = 8;
+
+/// True when more than 60% of the entries (sampled: every 7th) are exactly zero.
+fn mostly_zeros(x: ArrayView2<f32>) -> bool {
+    let (mut zeros, mut seen) = (0usize, 0usize);
+    for v in x.iter().step_by(7) {
+        seen += 1;
+        zeros += usize::from(*v == 0.0);
+    }
+    zeros * 10 > seen * 6
 }
