@@ -1,10 +1,16 @@
 //! nnlab: train and serve small neural networks.
 //!
 //! The engine (`nn`, `data`, `train`) is pure computation: no async, no I/O beyond reading
-//! dataset files, deterministic given a seed.
+//! dataset files, deterministic given a seed. The service (`api`, `jobs`, `store`, `app`) is
+//! a thin layer over it.
 
+pub mod api;
+pub mod app;
 pub mod cli;
+pub mod config;
 pub mod data;
+pub mod jobs;
 pub mod nn;
 pub mod rng;
+pub mod store;
 pub mod train;

@@ -4,17 +4,29 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use nnlab::app::Application;
 use nnlab::cli::{bench, train};
+use nnlab::config::Config;
 
 #[derive(Parser)]
-#[command(name = "nnlab", version, about = "Train and serve small neural networks")]
+#[command(
+    name = "nnlab",
+    version,
+    about = "Train and serve small neural networks",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// With no subcommand, `nnlab` serves (these are `serve`'s flags).
+    #[command(flatten)]
+    serve: Config,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service (the default).
+    Serve(Config),
     /// Train a JobSpec; print one JSON line per epoch and a final "done" line.
     Train {
         /// The JobSpec (JSON), as POST /api/v1/jobs takes it.
@@ -48,28 +60,46 @@ fn default_threads() -> usize {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Train {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(config)) => serve(config),
+        Some(Command::Train {
             spec,
             out,
             data_dir,
             threads,
-        } => train::run(&train::TrainArgs {
+        }) => train::run(&train::TrainArgs {
             spec,
             out,
             data_dir,
             threads,
         }),
-        Command::Bench {
+        Some(Command::Bench {
             data_dir,
             threads,
             epochs,
             latency_calls,
-        } => bench::run(&bench::BenchArgs {
+        }) => bench::run(&bench::BenchArgs {
             data_dir,
             threads,
             epochs,
             latency_calls,
         }),
     }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let app = Application::build(config).await?;
+        tracing::info!(addr = %app.local_addr(), "nnlab listening");
+        app.run_until_signal().await
+    })
 }

@@ -203,13 +203,17 @@ pub fn train(
             let mut epochs = Vec::new();
             let mut results = Vec::new();
             let mut best: Option<(f32, usize, Network)> = None;
+            let mut steps_before = 0;
             for (i, (mut train_idx, val_idx)) in folds.into_iter().enumerate() {
                 // Each fold starts from fresh weights, from its own stream derived from the seed.
                 let fold_rng = rng_from_seed(spec.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1)));
                 let mut run = Run::new(spec, train_set.feature_count(), train_set.classes, fold_rng);
+                // Step numbers run on across folds, so each sampled loss has its own step.
+                run.steps_done = steps_before;
                 for _ in 0..spec.epochs {
                     epochs.push(run.epoch(spec, train_set, &mut train_idx, &val_idx, Some(i + 1), mm, obs)?);
                 }
+                steps_before = run.steps_done;
                 let eval = evaluate(&run.network, train_set, &val_idx, spec.loss, mm);
                 if best.as_ref().is_none_or(|(acc, _, _)| eval.accuracy > *acc) {
                     best = Some((eval.accuracy, i + 1, run.network));

@@ -1,0 +1,141 @@
+//! The one error type of the HTTP boundary and the JSON extractor that produces it.
+//!
+//! Every error renders as `{"error":{"code","message","field"}}`; this is the only place
+//! status codes are chosen. Internal causes are logged, never sent.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+#[derive(Debug)]
+pub enum AppError {
+    /// 400: the body is not JSON.
+    Malformed(String),
+    /// 422: a field is missing, unknown or has a bad value.
+    Invalid { field: Option<String>, message: String },
+    /// 404.
+    NotFound(String),
+    /// 409: e.g. cancelling a finished job.
+    Conflict(String),
+    /// 413.
+    TooLarge(String),
+    /// 500: logged, reported without details.
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        AppError::NotFound(format!("no {what} with id {id}"))
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError::Internal(e)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code, message, field) = match self {
+            AppError::Malformed(m) => (StatusCode::BAD_REQUEST, "malformed_json", m, None),
+            AppError::Invalid { field, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message, field)
+            }
+            AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
+            AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
+            AppError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal server error".to_string(),
+                    None,
+                )
+            }
+        };
+        let mut error = json!({"code": code, "message": message});
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        (status, axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// A JSON body parsed so that every failure has our error shape: syntax errors are 400,
+/// type errors and unknown fields 422 naming the field (its path, e.g. `augment.max_scale`
+/// or `inputs[0][3]`).
+pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge("request body too large".into())
+            } else {
+                AppError::Malformed(rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(AppJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = inner.to_string();
+                // For an unknown field the path already ends with its name.
+                let field = match unknown_field(&message) {
+                    Some(name) if path == "." => name.to_string(),
+                    _ if path == "." => String::new(),
+                    _ => path,
+                };
+                AppError::Invalid {
+                    field: (!field.is_empty()).then_some(field),
+                    message: strip_position(&message),
+                }
+            }
+            _ => AppError::Malformed(format!("malformed JSON: {inner}")),
+        }
+    })?;
+    de.end()
+        .map_err(|e| AppError::Malformed(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// The name in serde's "unknown field `name`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// serde_json appends " at line L column C"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}

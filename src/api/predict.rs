@@ -1,0 +1,208 @@
+//! Predictions from a stored model: `inputs` (rows), `images` (28x28 grids) or
+//! `png_base64` (a drawn digit, preprocessed as MNIST was).
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use super::models::load_network;
+use super::{AppError, AppJson, AppState};
+use crate::data::preprocess_digit;
+use crate::nn::MatMul;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/models/{id}/predict", post(predict))
+}
+
+/// Rows per request, and pixels per PNG: enough for any real use, bounded memory.
+const MAX_ROWS: usize = 10_000;
+const MAX_PNG_PIXELS: u64 = 4096 * 4096;
+/// Batches up to this size run inline; larger ones on the blocking pool.
+const INLINE_ROWS: usize = 64;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    inputs: Option<Vec<Vec<f64>>>,
+    images: Option<Vec<Vec<Vec<f64>>>>,
+    png_base64: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Prediction {
+    pub label: usize,
+    pub probabilities: Vec<f32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictResponse {
+    pub predictions: Vec<Prediction>,
+    /// For `png_base64`: the 28x28 image the model received (row-major, 0..1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_image: Option<Vec<f32>>,
+}
+
+async fn predict(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(req): AppJson<PredictRequest>,
+) -> Result<Json<PredictResponse>, AppError> {
+    let net = load_network(&state, &id).await?;
+    let width = net.spec.input_size;
+    let given = [req.inputs.is_some(), req.images.is_some(), req.png_base64.is_some()]
+        .iter()
+        .filter(|&&b| b)
+        .count();
+    if given != 1 {
+        return Err(AppError::invalid(
+            "inputs",
+            "give exactly one of inputs, images, png_base64",
+        ));
+    }
+    let mut input_image = None;
+    let rows: Vec<Vec<f32>> = if let Some(inputs) = req.inputs {
+        check_count("inputs", inputs.len())?;
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, row)| to_row(row, width, &format!("inputs[{i}]")))
+            .collect::<Result<_, _>>()?
+    } else if let Some(images) = req.images {
+        check_count("images", images.len())?;
+        let side =
+            image_side(width).ok_or_else(|| AppError::invalid("images", "this model does not take square images"))?;
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| {
+                if img.len() != side || img.iter().any(|r| r.len() != side) {
+                    return Err(AppError::invalid(
+                        format!("images[{i}]"),
+                        format!("must be {side} rows of {side} values"),
+                    ));
+                }
+                to_row(&img.concat(), width, &format!("images[{i}]"))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        if width != 784 {
+            return Err(AppError::invalid("png_base64", "this model does not take 28x28 images"));
+        }
+        let png = req.png_base64.unwrap_or_default();
+        let pixels = tokio::task::spawn_blocking(move || decode_digit(&png))
+            .await
+            .map_err(anyhow::Error::from)??;
+        input_image = Some(pixels.clone());
+        vec![pixels]
+    };
+    let predictions = if rows.len() <= INLINE_ROWS {
+        run(&net, &rows)
+    } else {
+        let net = net.clone();
+        tokio::task::spawn_blocking(move || run(&net, &rows))
+            .await
+            .map_err(anyhow::Error::from)?
+    };
+    Ok(Json(PredictResponse {
+        predictions,
+        input_image,
+    }))
+}
+
+fn check_count(field: &str, n: usize) -> Result<(), AppError> {
+    if n == 0 || n > MAX_ROWS {
+        return Err(AppError::invalid(field, format!("give 1..={MAX_ROWS} rows")));
+    }
+    Ok(())
+}
+
+fn image_side(width: usize) -> Option<usize> {
+    let side = (width as f64).sqrt().round() as usize;
+    (side * side == width).then_some(side)
+}
+
+/// A row of exactly `width` finite values that fit f32.
+fn to_row(values: &[f64], width: usize, field: &str) -> Result<Vec<f32>, AppError> {
+    if values.len() != width {
+        return Err(AppError::invalid(
+            field,
+            format!("has {} values, the model takes {width}", values.len()),
+        ));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(j, &v)| {
+            let f = v as f32;
+            if f.is_finite() {
+                Ok(f)
+            } else {
+                Err(AppError::invalid(format!("{field}[{j}]"), "must be a finite number"))
+            }
+        })
+        .collect()
+}
+
+fn run(net: &crate::nn::Network, rows: &[Vec<f32>]) -> Vec<Prediction> {
+    let probabilities: Vec<Vec<f32>> = if rows.len() == 1 {
+        vec![net.predict_one(&rows[0])]
+    } else {
+        let width = rows[0].len();
+        let x = Array2::from_shape_vec((rows.len(), width), rows.concat()).expect("rows have the model's width");
+        net.predict_proba(x.view(), &MatMul::single())
+            .rows()
+            .into_iter()
+            .map(|r| r.to_vec())
+            .collect()
+    };
+    probabilities
+        .into_iter()
+        .map(|p| {
+            let label = p
+                .iter()
+                .enumerate()
+                .fold(0, |best, (i, &v)| if v > p[best] { i } else { best });
+            Prediction {
+                label,
+                probabilities: p,
+            }
+        })
+        .collect()
+}
+
+/// Base64 PNG (a `data:` URL prefix is accepted) -> grey levels -> MNIST-style 28x28.
+fn decode_digit(png_base64: &str) -> Result<Vec<f32>, AppError> {
+    let field = "png_base64";
+    let b64 = png_base64
+        .split_once("base64,")
+        .map_or(png_base64, |(_, rest)| rest)
+        .trim();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| AppError::invalid(field, format!("not valid base64: {e}")))?;
+    let decoder = image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
+    let img = decoder
+        .decode()
+        .map_err(|e| AppError::invalid(field, format!("not a PNG image: {e}")))?;
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 || (w as u64) * (h as u64) > MAX_PNG_PIXELS {
+        return Err(AppError::invalid(
+            field,
+            format!("image must be 1..={MAX_PNG_PIXELS} pixels, got {w}x{h}"),
+        ));
+    }
+    // Transparent pixels (a canvas's untouched background) count as white paper.
+    let rgba = img.to_rgba8();
+    let gray: Vec<f32> = rgba
+        .pixels()
+        .map(|p| {
+            let [r, g, b, a] = p.0.map(|v| v as f32 / 255.0);
+            let luma = 0.299 * r + 0.587 * g + 0.114 * b;
+            a * luma + (1.0 - a)
+        })
+        .collect();
+    preprocess_digit(&gray, w as usize, h as usize).map_err(|e| AppError::invalid(field, e.to_string()))
+}

@@ -1,0 +1,73 @@
+//! The Job as clients see it (API.md), built from its row.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::jobs::JobRow;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub epoch: i64,
+    pub epochs: i64,
+    pub fraction: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobResult {
+    pub model_id: String,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub train_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub status: String,
+    pub spec: Value,
+    pub progress: Progress,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub result: Option<JobResult>,
+}
+
+pub const TERMINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
+
+impl Job {
+    pub fn is_finished(&self) -> bool {
+        TERMINAL.contains(&self.status.as_str())
+    }
+}
+
+impl From<JobRow> for Job {
+    fn from(row: JobRow) -> Job {
+        let epochs = row.epochs_total.max(1);
+        let fraction = if row.status == "succeeded" {
+            1.0
+        } else {
+            row.epoch as f64 / epochs as f64
+        };
+        Job {
+            spec: serde_json::from_str(&row.spec).unwrap_or(Value::Null),
+            progress: Progress {
+                epoch: row.epoch,
+                epochs: row.epochs_total,
+                fraction,
+            },
+            result: row.model_id.map(|model_id| JobResult {
+                model_id,
+                test_accuracy: row.test_accuracy,
+                test_loss: row.test_loss,
+                train_seconds: row.train_seconds,
+            }),
+            id: row.id,
+            status: row.status,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            error: row.error,
+        }
+    }
+}

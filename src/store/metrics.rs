@@ -1,0 +1,105 @@
+//! Epoch metrics (one row per metric point) and sampled step losses.
+
+use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+
+use crate::train::{EpochMetrics, StepLoss};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct MetricRow {
+    pub fold: i64,
+    pub epoch: i64,
+    pub name: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct StepRow {
+    pub step: i64,
+    pub epoch: i64,
+    pub loss: f64,
+}
+
+/// The metric points of one epoch, named as the migration documents.
+pub fn points(m: &EpochMetrics) -> Vec<(String, f64)> {
+    let mut points = vec![
+        ("train_loss".to_string(), m.train_loss as f64),
+        ("train_accuracy".to_string(), m.train_accuracy as f64),
+        ("learning_rate".to_string(), m.learning_rate as f64),
+        ("seconds".to_string(), m.seconds as f64),
+    ];
+    if let (Some(l), Some(a)) = (m.val_loss, m.val_accuracy) {
+        points.push(("val_loss".to_string(), l as f64));
+        points.push(("val_accuracy".to_string(), a as f64));
+    }
+    for (i, g) in m.grad_norms.iter().enumerate() {
+        points.push((format!("grad_norm.{i}"), *g as f64));
+    }
+    for (i, w) in m.weight_norms.iter().enumerate() {
+        points.push((format!("weight_norm.{i}"), *w as f64));
+    }
+    points
+}
+
+/// Writes an epoch's points, the step losses sampled during it and the job's progress in
+/// one transaction, so a reader never sees one without the others.
+pub async fn record_epoch(
+    pool: &SqlitePool,
+    job_id: &str,
+    metrics: &EpochMetrics,
+    steps: &[StepLoss],
+    epochs_done: i64,
+) -> sqlx::Result<()> {
+    let mut tx: Transaction<'_, Sqlite> = pool.begin().await?;
+    let fold = metrics.fold.unwrap_or(0) as i64;
+    for (name, value) in points(metrics) {
+        // SQLite stores NaN as NULL, which the NOT NULL column refuses: a diverged run's
+        // non-finite points are skipped, and the history shows the gap.
+        if !value.is_finite() {
+            continue;
+        }
+        sqlx::query("INSERT OR REPLACE INTO epoch_metrics (job_id, fold, epoch, name, value) VALUES (?, ?, ?, ?, ?)")
+            .bind(job_id)
+            .bind(fold)
+            .bind(metrics.epoch as i64)
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+    }
+    insert_steps(&mut tx, job_id, steps).await?;
+    sqlx::query("UPDATE jobs SET epoch = ? WHERE id = ?")
+        .bind(epochs_done)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+async fn insert_steps(tx: &mut Transaction<'_, Sqlite>, job_id: &str, steps: &[StepLoss]) -> sqlx::Result<()> {
+    for s in steps.iter().filter(|s| s.loss.is_finite()) {
+        sqlx::query("INSERT OR REPLACE INTO step_losses (job_id, step, epoch, loss) VALUES (?, ?, ?, ?)")
+            .bind(job_id)
+            .bind(s.step as i64)
+            .bind(s.epoch as i64)
+            .bind(s.loss as f64)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn epoch_points(pool: &SqlitePool, job_id: &str) -> sqlx::Result<Vec<MetricRow>> {
+    sqlx::query_as::<_, MetricRow>(
+        "SELECT fold, epoch, name, value FROM epoch_metrics WHERE job_id = ? ORDER BY fold, epoch, name",
+    )
+    .bind(job_id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn steps(pool: &SqlitePool, job_id: &str) -> sqlx::Result<Vec<StepRow>> {
+    sqlx::query_as::<_, StepRow>("SELECT step, epoch, loss FROM step_losses WHERE job_id = ? ORDER BY step")
+        .bind(job_id)
+        .fetch_all(pool)
+        .await
+}

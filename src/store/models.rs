@@ -1,0 +1,111 @@
+//! Trained and imported models.
+
+use sqlx::{FromRow, SqlitePool};
+
+use super::now;
+
+/// A model's metadata (everything but the weights).
+#[derive(Debug, Clone, FromRow)]
+pub struct ModelRow {
+    pub id: String,
+    pub job_id: Option<String>,
+    pub dataset: String,
+    pub spec: String,
+    pub job_spec: Option<String>,
+    pub parameters: i64,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub created_at: String,
+}
+
+/// What a finished training job produced.
+pub struct NewModel<'a> {
+    pub id: &'a str,
+    pub job_id: Option<&'a str>,
+    pub dataset: &'a str,
+    pub spec_json: &'a str,
+    pub job_spec_json: Option<&'a str>,
+    pub weights: &'a [u8],
+    pub parameters: i64,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+}
+
+const COLUMNS: &str = "id, job_id, dataset, spec, job_spec, parameters, test_accuracy, test_loss, created_at";
+
+async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    executor: E,
+    m: &NewModel<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO models (id, job_id, dataset, spec, job_spec, weights, parameters, test_accuracy, test_loss, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.id)
+    .bind(m.job_id)
+    .bind(m.dataset)
+    .bind(m.spec_json)
+    .bind(m.job_spec_json)
+    .bind(m.weights)
+    .bind(m.parameters)
+    .bind(m.test_accuracy)
+    .bind(m.test_loss)
+    .bind(now())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert(pool: &SqlitePool, m: &NewModel<'_>) -> sqlx::Result<()> {
+    insert_in(pool, m).await
+}
+
+/// Stores the model and marks its job succeeded in one transaction. Returns false (and
+/// stores nothing) if the job is no longer running, e.g. it was cancelled meanwhile.
+pub async fn insert_for_job(pool: &SqlitePool, m: &NewModel<'_>, train_seconds: f64) -> sqlx::Result<bool> {
+    let job_id = m.job_id.expect("a job's model");
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'succeeded', finished_at = ?, model_id = ?, test_accuracy = ?, test_loss = ?, \
+         train_seconds = ? WHERE id = ? AND status = 'running'",
+    )
+    .bind(now())
+    .bind(m.id)
+    .bind(m.test_accuracy)
+    .bind(m.test_loss)
+    .bind(train_seconds)
+    .bind(job_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_in(&mut *tx, m).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<ModelRow>> {
+    sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM models WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn list(pool: &SqlitePool, dataset: Option<&str>) -> sqlx::Result<Vec<ModelRow>> {
+    sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM models WHERE (?1 IS NULL OR dataset = ?1) ORDER BY created_at DESC, id DESC"
+    )))
+    .bind(dataset)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn weights(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT weights FROM models WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
