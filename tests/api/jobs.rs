@@ -1,0 +1,174 @@
+//! The job lifecycle: training to success, cancelling, concurrency, live events.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{long_spec, spawn_app, spawn_app_with, xor_spec};
+
+#[tokio::test]
+async fn an_xor_job_succeeds_with_falling_loss_and_its_model_predicts_xor() {
+    let app = spawn_app().await;
+    let id = app.submit(&xor_spec(300)).await;
+    let job = app.wait_finished(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"]["epoch"], 300);
+    assert_eq!(job["result"]["test_accuracy"], 1.0);
+
+    let metrics = app.metrics(&id).await;
+    let epochs = metrics["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 300);
+    let first = epochs[0]["train_loss"].as_f64().unwrap();
+    let last = epochs[299]["train_loss"].as_f64().unwrap();
+    assert!(last < first / 10.0, "loss falls: {first} -> {last}");
+    assert_eq!(epochs[0]["grad_norms"].as_array().unwrap().len(), 2);
+    assert!(!metrics["steps"].as_array().unwrap().is_empty());
+
+    let model_id = job["result"]["model_id"].as_str().unwrap();
+    let (status, out) = app
+        .predict(model_id, &serde_json::json!({"inputs": [[0,0],[0,1],[1,0],[1,1]]}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let labels: Vec<u64> = out["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_u64().unwrap())
+        .collect();
+    assert_eq!(labels, vec![0, 1, 1, 0]);
+    let (_, model) = app.get(&format!("/api/v1/models/{model_id}")).await;
+    assert_eq!(model["job_id"], id.as_str());
+    assert_eq!(model["parameters"], 2 * 8 + 8 + 8 * 2 + 2);
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_job_and_writes_no_model() {
+    let app = spawn_app().await;
+    let id = app.submit(&long_spec()).await;
+    app.wait_for(&id, Duration::from_secs(60), |j| j["status"] == "running")
+        .await;
+    let (status, job) = app.post_json(&format!("/api/v1/jobs/{id}/cancel"), &Value::Null).await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["status"], "cancelled", "the worker stops within one mini-batch");
+    assert!(job["result"].is_null());
+    let (_, models) = app.get("/api/v1/models").await;
+    assert_eq!(models["models"].as_array().unwrap().len(), 0);
+    let (status, again) = app.post_json(&format!("/api/v1/jobs/{id}/cancel"), &Value::Null).await;
+    assert_eq!(status, 409, "{again}");
+}
+
+#[tokio::test]
+async fn two_workers_run_two_jobs_at_once_while_a_third_waits_queued() {
+    let app = spawn_app_with(|c| c.workers = 2).await;
+    let ids = [
+        app.submit(&long_spec()).await,
+        app.submit(&long_spec()).await,
+        app.submit(&long_spec()).await,
+    ];
+    for id in &ids[..2] {
+        app.wait_for(id, Duration::from_secs(60), |j| j["status"] == "running")
+            .await;
+    }
+    // Both workers are busy: the third stays queued however long we look.
+    let (_, running) = app.get("/api/v1/jobs?status=running").await;
+    assert_eq!(running["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(app.job(&ids[2]).await["status"], "queued");
+    let (_, queued) = app.get("/api/v1/jobs?status=queued").await;
+    assert_eq!(queued["jobs"][0]["id"], ids[2].as_str());
+
+    // Cancelling a queued job never lets it start.
+    let (_, third) = app
+        .post_json(&format!("/api/v1/jobs/{}/cancel", ids[2]), &Value::Null)
+        .await;
+    assert_eq!(third["status"], "cancelled");
+    assert!(third["started_at"].is_null());
+    for id in &ids[..2] {
+        app.post_json(&format!("/api/v1/jobs/{id}/cancel"), &Value::Null).await;
+    }
+    let (_, all) = app.get("/api/v1/jobs").await;
+    let listed: Vec<&str> = all["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        vec![ids[2].as_str(), ids[1].as_str(), ids[0].as_str()],
+        "newest first"
+    );
+}
+
+#[tokio::test]
+async fn the_event_stream_delivers_epochs_and_ends_with_the_job() {
+    let app = spawn_app().await;
+    let id = app.submit(&xor_spec(40)).await;
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    // The stream must end by itself once the job ends; the timeout only guards the test.
+    let mut response = response;
+    let body = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut text = String::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    })
+    .await
+    .expect("the stream ends when the job ends");
+    let events: Vec<(&str, Value)> = body
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name, serde_json::from_str(data).unwrap()))
+        })
+        .collect();
+    let epochs: Vec<u64> = events
+        .iter()
+        .filter(|(n, _)| *n == "epoch")
+        .map(|(_, d)| d["epoch"].as_u64().unwrap())
+        .collect();
+    let (last_name, last) = events.last().expect("events");
+    assert_eq!(*last_name, "status");
+    assert_eq!(last["status"], "succeeded");
+    // Subscribing raced the worker: the stream has every epoch from its start to the end.
+    assert!(!epochs.is_empty(), "{body}");
+    assert_eq!(*epochs.last().unwrap(), 40);
+    assert!(
+        epochs.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, none missing: {epochs:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_events_of_a_finished_job_are_its_final_state_then_the_end() {
+    let app = spawn_app().await;
+    let id = app.submit(&xor_spec(5)).await;
+    app.wait_finished(&id).await;
+    let text = tokio::time::timeout(Duration::from_secs(10), async {
+        app.client
+            .get(app.url(&format!("/api/v1/jobs/{id}/events")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+    .await
+    .expect("closes at once");
+    assert!(text.starts_with("event: status"), "{text}");
+    assert!(text.contains("\"succeeded\""));
+}

@@ -1,0 +1,8 @@
+//! HTTP API tests against the real application (port 0, temp-file SQLite).
+
+mod helpers;
+
+mod bad_requests;
+mod jobs;
+mod predictions;
+mod restart;

@@ -1,0 +1,69 @@
+//! Nothing is lost on restart: jobs, metrics and models are in the database file, and a job
+//! interrupted by a shutdown runs again at the next start.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app, start, xor_spec};
+
+#[tokio::test]
+async fn jobs_metrics_and_models_survive_a_restart() {
+    let mut app = spawn_app().await;
+    let id = app.submit(&xor_spec(60)).await;
+    let job = app.wait_finished(&id).await;
+    let metrics = app.metrics(&id).await;
+    let model_id = job["result"]["model_id"].as_str().unwrap().to_string();
+    let (_, before) = app.predict(&model_id, &json!({"inputs": [[0, 1], [1, 1]]})).await;
+    let db = app.db_path.clone();
+    app.stop().await;
+
+    let mut again = start(&db, |_| {}).await;
+    assert_eq!(again.job(&id).await, job);
+    assert_eq!(again.metrics(&id).await, metrics);
+    let (_, after) = again.predict(&model_id, &json!({"inputs": [[0, 1], [1, 1]]})).await;
+    assert_eq!(after, before);
+    let (_, models) = again.get("/api/v1/models").await;
+    assert_eq!(models["models"][0]["id"], model_id.as_str());
+    again.stop().await;
+    drop(app);
+}
+
+#[tokio::test]
+async fn a_job_interrupted_by_shutdown_runs_again_and_succeeds_after_restart() {
+    let mut app = spawn_app().await;
+    // Long enough to be caught mid-run: 300 epochs of 900 single-sample steps.
+    let spec = json!({"dataset": "circle", "hidden_layers": [32], "batch_size": 1, "epochs": 300, "seed": 5});
+    let id = app.submit(&spec).await;
+    app.wait_for(&id, Duration::from_secs(60), |j| {
+        j["progress"]["epoch"].as_i64().unwrap_or(0) >= 1
+    })
+    .await;
+    let db = app.db_path.clone();
+    app.stop().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(
+        status, "running",
+        "the shutdown interrupted the job and left it for the next start"
+    );
+
+    let again = start(&db, |_| {}).await;
+    let job = again.wait_finished(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let epochs: Vec<i64> = again.metrics(&id).await["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(epochs, (1..=300).collect::<Vec<_>>(), "every epoch exactly once");
+    drop(app);
+}
