@@ -41,6 +41,14 @@ pub struct Outcome {
     pub train_seconds: f32,
 }
 
+/// Which rows an epoch trains and validates on.
+pub struct EpochPlan<'a> {
+    pub train_idx: &'a mut [usize],
+    pub val_idx: &'a [usize],
+    /// 1-based fold of a k-fold run.
+    pub fold: Option<usize>,
+}
+
 /// The state of one training run: what a checkpoint must hold to resume it exactly.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -63,17 +71,21 @@ impl Run {
         }
     }
 
-    /// Trains one epoch over `train_idx` (shuffled), then evaluates on `val_idx`.
+    /// Trains one epoch over the plan's training rows (shuffled), then evaluates on its
+    /// validation rows.
     pub fn epoch(
         &mut self,
         spec: &JobSpec,
         data: &Dataset,
-        train_idx: &mut [usize],
-        val_idx: &[usize],
-        fold: Option<usize>,
+        plan: EpochPlan,
         mm: &MatMul,
         obs: &mut dyn Observer,
     ) -> Result<EpochMetrics, TrainError> {
+        let EpochPlan {
+            train_idx,
+            val_idx,
+            fold,
+        } = plan;
         let started = Instant::now();
         let epoch = self.epochs_done + 1;
         let lr = spec.lr_schedule.lr(spec.learning_rate, self.epochs_done, spec.epochs);
@@ -194,7 +206,12 @@ pub fn train(
             let mut run = Run::new(spec, train_set.feature_count(), train_set.classes, rng);
             let mut epochs = Vec::with_capacity(spec.epochs);
             for _ in 0..spec.epochs {
-                epochs.push(run.epoch(spec, train_set, &mut train_idx, &val_idx, None, mm, obs)?);
+                let plan = EpochPlan {
+                    train_idx: &mut train_idx,
+                    val_idx: &val_idx,
+                    fold: None,
+                };
+                epochs.push(run.epoch(spec, train_set, plan, mm, obs)?);
             }
             (run.network, epochs, None)
         }
@@ -211,7 +228,12 @@ pub fn train(
                 // Step numbers run on across folds, so each sampled loss has its own step.
                 run.steps_done = steps_before;
                 for _ in 0..spec.epochs {
-                    epochs.push(run.epoch(spec, train_set, &mut train_idx, &val_idx, Some(i + 1), mm, obs)?);
+                    let plan = EpochPlan {
+                        train_idx: &mut train_idx,
+                        val_idx: &val_idx,
+                        fold: Some(i + 1),
+                    };
+                    epochs.push(run.epoch(spec, train_set, plan, mm, obs)?);
                 }
                 steps_before = run.steps_done;
                 let eval = evaluate(&run.network, train_set, &val_idx, spec.loss, mm);
