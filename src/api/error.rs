@@ -126,6 +126,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     Ok(value)
 }
 
+/// JSON numbers as f32, each finite (a value beyond f32's range becomes infinite and is
+/// refused), or a 422 naming the element, e.g. `inputs[0][3]`.
+pub fn finite_f32s(values: &[f64], field: &str) -> Result<Vec<f32>, AppError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let f = v as f32;
+            if f.is_finite() {
+                Ok(f)
+            } else {
+                Err(AppError::invalid(format!("{field}[{i}]"), "must be a finite number"))
+            }
+        })
+        .collect()
+}
+
 /// The name in serde's "unknown field `name`, expected ..." message.
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;

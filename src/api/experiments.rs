@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::finite_f32s;
 use super::{AppError, AppJson, AppState};
 use crate::nn::experiment::{HistogramExperiment, activation_histograms};
 use crate::nn::perceptron::Perceptron;
@@ -36,21 +37,6 @@ async fn truth_table(AppJson(req): AppJson<PerceptronRequest>) -> Result<Json<Va
     let bias = finite_f32s(&[req.bias], "bias")?[0];
     let p = Perceptron::new(&weights, bias);
     Ok(Json(json!({"weights": weights, "bias": bias, "rows": p.truth_table()})))
-}
-
-fn finite_f32s(values: &[f64], field: &str) -> Result<Vec<f32>, AppError> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let f = v as f32;
-            if f.is_finite() {
-                Ok(f)
-            } else {
-                Err(AppError::invalid(format!("{field}[{i}]"), "must be a finite number"))
-            }
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize)]

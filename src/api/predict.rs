@@ -8,6 +8,7 @@ use base64::Engine;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use super::error::finite_f32s;
 use super::models::load_network;
 use super::{AppError, AppJson, AppState};
 use crate::data::preprocess_digit;
@@ -132,18 +133,7 @@ fn to_row(values: &[f64], width: usize, field: &str) -> Result<Vec<f32>, AppErro
             format!("has {} values, the model takes {width}", values.len()),
         ));
     }
-    values
-        .iter()
-        .enumerate()
-        .map(|(j, &v)| {
-            let f = v as f32;
-            if f.is_finite() {
-                Ok(f)
-            } else {
-                Err(AppError::invalid(format!("{field}[{j}]"), "must be a finite number"))
-            }
-        })
-        .collect()
+    finite_f32s(values, field)
 }
 
 fn run(net: &crate::nn::Network, rows: &[Vec<f32>]) -> Vec<Prediction> {
