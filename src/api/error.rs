@@ -100,6 +100,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    // Every body is an object: serde would otherwise fill a struct from an array, field by
+    // field in order, and accept `["xor"]` as a JobSpec.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => AppError::Invalid {
+                field: None,
+                message: "the body must be a JSON object".into(),
+            },
+            Err(e) => AppError::Malformed(format!("malformed JSON: {e}")),
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -107,9 +118,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let message = inner.to_string();
-                // For an unknown field the path already ends with its name.
-                let field = match unknown_field(&message) {
-                    Some(name) if path == "." => name.to_string(),
+                // For an unknown field the path already ends with its name; for a missing
+                // one it is the enclosing object's path.
+                let field = match (unknown_field(&message), missing_field(&message)) {
+                    (Some(name), _) if path == "." => name.to_string(),
+                    (_, Some(name)) if path == "." => name.to_string(),
+                    (_, Some(name)) => format!("{path}.{name}"),
                     _ if path == "." => String::new(),
                     _ => path,
                 };
@@ -146,6 +160,12 @@ pub fn finite_f32s(values: &[f64], field: &str) -> Result<Vec<f32>, AppError> {
 /// The name in serde's "unknown field `name`, expected ..." message.
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// The name in serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
     rest.split('`').next()
 }
 

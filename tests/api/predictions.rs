@@ -98,6 +98,18 @@ async fn a_small_mnist_model_classifies_rows_images_and_drawn_digits() {
         "png {right}/20 vs rows {rows_right}/20"
     );
 
+    // What is not base64, or not a PNG, is refused naming the field.
+    for (body, says) in [("%%%not base64%%%", "base64"), ("aGVsbG8gd29ybGQ=", "PNG")] {
+        let (status, out) = app.predict(model_id, &json!({ "png_base64": body })).await;
+        assert_eq!(status, 422, "{out}");
+        assert_eq!(out["error"]["field"], "png_base64");
+        assert!(out["error"]["message"].as_str().unwrap().contains(says), "{out}");
+    }
+    // A blank drawing has no digit in it.
+    let blank = render_png(&[0.0; 784]);
+    let (status, out) = app.predict(model_id, &json!({ "png_base64": blank })).await;
+    assert_eq!((status, &out["error"]["field"]), (422, &json!("png_base64")), "{out}");
+
     // A data: URL as a browser's canvas.toDataURL() gives it is accepted too.
     let url = format!("data:image/png;base64,{}", render_png(&rows[0]));
     let (status, _) = app.predict(model_id, &json!({ "png_base64": url })).await;

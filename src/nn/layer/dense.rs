@@ -110,3 +110,25 @@ fn mostly_zeros(x: ArrayView2<f32>) -> bool {
     }
     zeros * 10 > seen * 6
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn the_multiply_gate_switches_its_inputs_as_in_the_lecture() {
+        // q = w1 x1 with dL/dq = 0.20, w1 = -2.00, x1 = 1.00:
+        // dL/dx1 = dL/dq * w1 = -0.40 and dL/dw1 = dL/dq * x1 = 0.20; the add gate (bias)
+        // passes dL/dq through unchanged.
+        let mut layer = Dense::new(array![[-2.0f32]], array![0.5f32]);
+        let mm = MatMul::single();
+        let x = array![[1.0f32]];
+        layer.forward(x.view(), &mm);
+        assert_eq!(layer.out, array![[-1.5f32]]);
+        layer.backward(x.view(), array![[0.2f32]].view(), true, &mm);
+        assert!((layer.grad_in[[0, 0]] + 0.4).abs() < 1e-7);
+        assert!((layer.dw[[0, 0]] - 0.2).abs() < 1e-7);
+        assert!((layer.db[0] - 0.2).abs() < 1e-7);
+    }
+}
