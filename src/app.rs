@@ -27,6 +27,11 @@ impl Application {
         if requeued > 0 {
             tracing::info!(requeued, "jobs interrupted by the last shutdown are queued again");
         }
+        if config.demo_model
+            && let Some(id) = crate::jobs::demo::ensure_demo_job(&pool).await?
+        {
+            tracing::info!(job = %id, "no MNIST model yet: training the demo model");
+        }
         let jobs = Jobs::new(
             pool.clone(),
             DatasetCache::new(config.data_dir.clone()),

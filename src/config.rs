@@ -26,13 +26,16 @@ pub struct Config {
     /// Threads for one job's matrix products (default: all cores when one worker, else 1).
     #[arg(long, env = "NNLAB_TRAIN_THREADS")]
     pub train_threads: Option<usize>,
+    /// Train a demo MNIST model at start-up when there is none (for the draw-a-digit page).
+    #[arg(long, env = "NNLAB_DEMO_MODEL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_model: bool,
     /// Models kept loaded in memory for predictions.
     #[arg(long, env = "NNLAB_MODEL_CACHE", default_value_t = 16)]
     pub model_cache: usize,
 }
 
 impl Config {
-    /// Defaults for tests and embedding: a given database, port 0, one worker.
+    /// Defaults for tests and embedding: a given database, port 0, one worker, no demo model.
     pub fn for_database(database_url: &str) -> Config {
         Config {
             addr: "127.0.0.1:0".parse().expect("valid address"),
@@ -41,6 +44,7 @@ impl Config {
             data_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data")),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             train_threads: None,
+            demo_model: false,
             model_cache: 16,
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod datasets;
 pub mod error;
+pub mod evaluation;
 pub mod experiments;
 pub mod health;
 pub mod jobs;
@@ -55,6 +56,7 @@ pub fn router(state: AppState, static_dir: PathBuf) -> Router {
         .merge(datasets::router())
         .merge(jobs::router())
         .merge(models::router())
+        .merge(evaluation::router())
         .merge(predict::router())
         .merge(experiments::router());
     Router::new()

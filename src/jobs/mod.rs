@@ -2,6 +2,7 @@
 //! threads, cancellation flags, and live events for subscribers.
 
 mod datasets;
+pub mod demo;
 pub mod view;
 mod worker;
 

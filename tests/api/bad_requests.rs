@@ -163,6 +163,13 @@ async fn every_bad_request_gets_its_documented_status_and_error_shape_and_change
         row(POST, "/api/v1/experiments/activations", r#"{"layers":0}"#, INVALID, Some("layers")),
         row(POST, "/api/v1/experiments/activations", r#"{"units":100000}"#, INVALID, Some("units")),
         row(POST, "/api/v1/experiments/activations", r#"{"activation":"maxout"}"#, INVALID, Some("activation")),
+        // Dataset samples and evaluations.
+        row(GET, "/api/v1/datasets/spiral/sample?n=0", "", INVALID, Some("n")),
+        row(GET, "/api/v1/datasets/spiral/sample?n=5000", "", INVALID, Some("n")),
+        row(GET, "/api/v1/datasets/spiral/sample?seed=-1", "", INVALID, Some("seed")),
+        row(GET, "/api/v1/datasets/imagenet/sample", "", NOT_FOUND, None),
+        row(GET, &format!("/api/v1/models/{model_id}/evaluation"), "", INVALID, None),
+        row(GET, "/api/v1/models/nope/evaluation", "", NOT_FOUND, None),
         // Predictions from the 2-input XOR model.
         row(POST, &predict, r#"{"inputs":[[0,1,1]]}"#, INVALID, Some("inputs[0]")),
         row(POST, &predict, r#"{"inputs":[[0,1]],"png_base64":"iVBORw0KGgo="}"#, INVALID, Some("inputs")),

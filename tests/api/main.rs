@@ -4,5 +4,6 @@ mod helpers;
 
 mod bad_requests;
 mod jobs;
+mod lecture;
 mod predictions;
 mod restart;

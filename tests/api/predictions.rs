@@ -110,6 +110,21 @@ async fn a_small_mnist_model_classifies_rows_images_and_drawn_digits() {
     let (status, out) = app.predict(model_id, &json!({ "png_base64": blank })).await;
     assert_eq!((status, &out["error"]["field"]), (422, &json!("png_base64")), "{out}");
 
+    // The job page's picture of the model: a confusion matrix over the whole test set that
+    // agrees with the job's accuracy, and the images it gets wrong.
+    let (status, eval) = app.get(&format!("/api/v1/models/{model_id}/evaluation")).await;
+    assert_eq!(status, 200, "{eval}");
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(eval["confusion"].clone()).unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), 10_000);
+    let diagonal: u64 = (0..10).map(|c| confusion[c][c]).sum();
+    assert!((diagonal as f64 / 10_000.0 - accuracy).abs() < 1e-6);
+    let wrong = eval["misclassified"].as_array().unwrap();
+    assert_eq!(wrong.len(), 36);
+    for w in wrong {
+        assert_ne!(w["label"], w["predicted"]);
+        assert_eq!(w["pixels"].as_array().unwrap().len(), 784);
+    }
+
     // A data: URL as a browser's canvas.toDataURL() gives it is accepted too.
     let url = format!("data:image/png;base64,{}", render_png(&rows[0]));
     let (status, _) = app.predict(model_id, &json!({ "png_base64": url })).await;

@@ -1,0 +1,106 @@
+//! A finished image model's test-set picture: its confusion matrix and the test images it
+//! gets wrong (for the job page).
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use ndarray::{Array2, s};
+use serde::Serialize;
+
+use super::models::load_network;
+use super::{AppError, AppState};
+use crate::nn::MatMul;
+use crate::store;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/models/{id}/evaluation", get(get_evaluation))
+}
+
+/// Misclassified images returned (the first ones in test-set order).
+const MAX_MISCLASSIFIED: usize = 36;
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Serialize)]
+struct Misclassified {
+    index: usize,
+    label: u8,
+    predicted: usize,
+    probabilities: Vec<f32>,
+    pixels: Vec<f32>,
+}
+
+#[derive(Debug, Serialize)]
+struct Evaluation {
+    model_id: String,
+    dataset: String,
+    accuracy: f64,
+    /// Rows are true labels, columns predictions.
+    confusion: Vec<Vec<u64>>,
+    misclassified: Vec<Misclassified>,
+}
+
+async fn get_evaluation(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Evaluation>, AppError> {
+    let row = store::models::get(&state.pool, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("model", &id))?;
+    let net = load_network(&state, &id).await?;
+    let jobs = state.jobs.clone();
+    let dataset = row.dataset.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Evaluation, AppError> {
+        let split = jobs
+            .datasets()
+            .get(&dataset, 0)
+            .map_err(|e| AppError::invalid("dataset", e.to_string()))?;
+        let test = &split.1;
+        if test.image_shape.is_none() {
+            return Err(AppError::Invalid {
+                field: None,
+                message: "evaluation is for image datasets".into(),
+            });
+        }
+        if test.feature_count() != net.spec.input_size || test.classes > net.spec.classes {
+            return Err(AppError::Invalid {
+                field: None,
+                message: "the model does not fit its dataset".into(),
+            });
+        }
+        let classes = net.spec.classes;
+        let mm = MatMul::single();
+        let mut confusion = vec![vec![0u64; classes]; classes];
+        let mut misclassified = Vec::new();
+        let mut x = Array2::<f32>::zeros((CHUNK, test.feature_count()));
+        let mut labels = Vec::new();
+        let all: Vec<usize> = (0..test.len()).collect();
+        for chunk in all.chunks(CHUNK) {
+            test.gather_into(chunk, &mut x.slice_mut(s![..chunk.len(), ..]), &mut labels);
+            let p = net.predict_proba(x.slice(s![..chunk.len(), ..]), &mm);
+            for ((row, &label), &index) in p.rows().into_iter().zip(&labels).zip(chunk) {
+                let predicted = row
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+                confusion[label as usize][predicted] += 1;
+                if predicted != label as usize && misclassified.len() < MAX_MISCLASSIFIED {
+                    misclassified.push(Misclassified {
+                        index,
+                        label,
+                        predicted,
+                        probabilities: row.to_vec(),
+                        pixels: test.row_f32(index),
+                    });
+                }
+            }
+        }
+        let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
+        Ok(Evaluation {
+            model_id: id,
+            dataset,
+            accuracy: correct as f64 / test.len().max(1) as f64,
+            confusion,
+            misclassified,
+        })
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
+    Ok(Json(result))
+}

@@ -1,0 +1,94 @@
+//! The lecture corner's endpoints, the dataset samples behind decision boundaries, and the
+//! demo model queued on a first start.
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app, spawn_app_with, start};
+
+#[tokio::test]
+async fn the_perceptron_endpoint_gives_the_lecture_gate_tables() {
+    let app = spawn_app().await;
+    for (weights, bias, outputs) in [
+        (json!([2, 2]), -3.0, [0, 0, 0, 1]),
+        (json!([2, 2]), -1.0, [0, 1, 1, 1]),
+        (json!([-2, -2]), 3.0, [1, 1, 1, 0]),
+        (json!([-2, -1]), 2.5, [1, 1, 1, 0]),
+    ] {
+        let (status, table) = app
+            .post_json("/api/v1/perceptron", &json!({"weights": weights, "bias": bias}))
+            .await;
+        assert_eq!(status, 200, "{table}");
+        let got: Vec<u64> = table["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["output"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, outputs, "w={weights} b={bias}");
+    }
+}
+
+#[tokio::test]
+async fn the_activation_experiment_shows_sigmoid_saturating_with_unit_normal_weights() {
+    let app = spawn_app().await;
+    let (status, out) = app
+        .post_json(
+            "/api/v1/experiments/activations",
+            &json!({"activation": "sigmoid", "init": "normal", "init_std": 1.0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let layers = out["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 5);
+    let counts: Vec<u64> = layers[4]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 30);
+    assert_eq!(counts.iter().sum::<u64>(), 100_000);
+    let ends = counts[..3].iter().sum::<u64>() + counts[27..].iter().sum::<u64>();
+    assert!(ends > 50_000, "most activations pile up near 0 and 1: {counts:?}");
+}
+
+#[tokio::test]
+async fn dataset_samples_give_points_and_labels_for_decision_boundaries() {
+    let app = spawn_app().await;
+    let (status, sample) = app.get("/api/v1/datasets/spiral/sample?n=50&seed=3").await;
+    assert_eq!(status, 200, "{sample}");
+    assert_eq!(sample["inputs"].as_array().unwrap().len(), 50);
+    assert!(
+        sample["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p.as_array().unwrap().len() == 2)
+    );
+    assert_eq!(sample["labels"].as_array().unwrap().len(), 50);
+    let (_, again) = app.get("/api/v1/datasets/spiral/sample?n=50&seed=3").await;
+    assert_eq!(sample, again, "the same seed, the same points");
+    let (status, xor) = app.get("/api/v1/datasets/xor/sample").await;
+    assert_eq!((status, xor["labels"].clone()), (200, json!([0, 1, 1, 0])));
+}
+
+#[tokio::test]
+async fn a_first_start_queues_the_demo_model_once() {
+    let mut app = spawn_app_with(|c| c.demo_model = true).await;
+    let (_, jobs) = app.get("/api/v1/jobs").await;
+    let jobs = jobs["jobs"].as_array().unwrap().clone();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["spec"]["dataset"], "mnist");
+    let db = app.db_path.clone();
+    app.stop().await;
+    // Still pending (interrupted or queued): a restart does not queue a second one.
+    let mut again = start(&db, |c| c.demo_model = true).await;
+    let (_, jobs) = again.get("/api/v1/jobs").await;
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
+    let id = jobs["jobs"][0]["id"].as_str().unwrap().to_string();
+    again
+        .post_json(&format!("/api/v1/jobs/{id}/cancel"), &serde_json::Value::Null)
+        .await;
+    again.stop().await;
+    drop(app);
+}
