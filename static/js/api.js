@@ -1,0 +1,83 @@
+// api.js — the one place that talks to the nnlab HTTP API (/api/v1): JSON fetch with the
+// server's error shape turned into ApiError, and job event streams (EventSource).
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const err = (body && body.error) || {};
+    super(err.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = err.code || null;
+    this.field = err.field || null;
+  }
+}
+
+async function request(method, path, body, signal) {
+  const init = { method, headers: { accept: 'application/json' }, signal };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, init);
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, { error: { message: 'The server cannot be reached. Is nnlab running?' } });
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+export const api = {
+  datasets: (signal) => request('GET', '/datasets', undefined, signal).then((d) => d.datasets),
+  datasetSample: (name, n = 300, seed = 0, signal) =>
+    request('GET', `/datasets/${encodeURIComponent(name)}/sample?n=${n}&seed=${seed}`, undefined, signal),
+  jobs: (query = {}, signal) => {
+    const q = new URLSearchParams(query).toString();
+    return request('GET', `/jobs${q ? `?${q}` : ''}`, undefined, signal).then((d) => d.jobs);
+  },
+  job: (id, signal) => request('GET', `/jobs/${encodeURIComponent(id)}`, undefined, signal),
+  submitJob: (spec, signal) => request('POST', '/jobs', spec, signal),
+  cancelJob: (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`),
+  metrics: (id, signal) => request('GET', `/jobs/${encodeURIComponent(id)}/metrics`, undefined, signal),
+  models: (dataset, signal) =>
+    request('GET', `/models${dataset ? `?dataset=${encodeURIComponent(dataset)}` : ''}`, undefined, signal)
+      .then((d) => d.models),
+  model: (id, signal) => request('GET', `/models/${encodeURIComponent(id)}`, undefined, signal),
+  evaluation: (id, signal) => request('GET', `/models/${encodeURIComponent(id)}/evaluation`, undefined, signal),
+  predict: (id, body, signal) => request('POST', `/models/${encodeURIComponent(id)}/predict`, body, signal),
+  perceptron: (weights, bias, signal) => request('POST', '/perceptron', { weights, bias }, signal),
+  activations: (params, signal) => request('POST', '/experiments/activations', params, signal),
+};
+
+export const TERMINAL = ['succeeded', 'failed', 'cancelled'];
+export const IMAGE_DATASETS = ['mnist', 'fashion-mnist'];
+
+/**
+ * Follows a job's server-sent events. `on` maps event names (`status`, `epoch`, `step`) to
+ * handlers receiving the parsed data. The stream is closed when the job reaches a terminal
+ * status (the server ends it then; EventSource would otherwise reconnect) or on `close()`.
+ */
+export function followJob(id, on) {
+  const es = new EventSource(`/api/v1/jobs/${encodeURIComponent(id)}/events`);
+  let closed = false;
+  const close = () => { if (!closed) { closed = true; es.close(); } };
+  for (const name of ['status', 'epoch', 'step']) {
+    es.addEventListener(name, (ev) => {
+      let data;
+      try { data = JSON.parse(ev.data); } catch { return; }
+      if (name === 'status' && data && TERMINAL.includes(data.status)) close();
+      if (on[name]) on[name](data);
+    });
+  }
+  es.onerror = () => {
+    // The server closed the stream (job ended) or the connection dropped: stop and let the
+    // caller re-read the job instead of looping on reconnects.
+    close();
+    if (on.end) on.end();
+  };
+  return { close };
+}

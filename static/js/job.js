@@ -1,0 +1,166 @@
+// job.js — one job's page: status, progress bar with ETA, cancel, live curves (train vs
+// validation loss and accuracy, learning rate, per-layer gradient norms, step losses) fed by
+// the metrics endpoint and then the job's event stream, and for finished image-dataset jobs
+// the confusion matrix and misclassified test digits.
+
+import { api, followJob, TERMINAL, IMAGE_DATASETS } from './api.js';
+import { h, fill, fmt, pct, duration, errorBox, isAbort, specSummary } from './dom.js';
+import { lineChart, confusionTable, imageCanvas } from './charts.js';
+import { statusBadge } from './jobs.js';
+
+export async function mount(root, ctx, route) {
+  const id = route.id;
+  const title = h('h1#view-title', `Job ${id.slice(-8)}`);
+  const head = h('div.job-head');
+  const progressBox = h('div.job-progress');
+  const charts = h('div#job-charts.chart-grid');
+  const evaluation = h('section#evaluation', { 'aria-live': 'polite' });
+  const errors = h('div#job-error', { 'aria-live': 'polite' });
+  root.append(title, head, progressBox, errors, charts, evaluation);
+
+  let job;
+  let metrics = { epochs: [], steps: [] };
+  try {
+    [job, metrics] = await Promise.all([api.job(id, ctx.signal), api.metrics(id, ctx.signal)]);
+  } catch (e) {
+    if (isAbort(e)) return;
+    fill(head, errorBox(e, e.status === 404 ? 'No such job' : 'Could not load the job'), h('p', h('a', { href: '#/jobs' }, 'Back to the jobs')));
+    return;
+  }
+
+  const cancelBtn = h('button#cancel-job.danger', { type: 'button' }, 'Cancel job');
+  cancelBtn.addEventListener('click', async () => {
+    cancelBtn.disabled = true;
+    try { job = await api.cancelJob(id); renderHead(); } catch (e) {
+      if (e.status === 409) { job = await api.job(id); renderHead(); } else fill(errors, errorBox(e, 'Cancel failed'));
+    }
+  });
+
+  function renderHead() {
+    const spec = job.spec || {};
+    const finished = TERMINAL.includes(job.status);
+    const r = job.result;
+    const tryLink = r && IMAGE_DATASETS.includes(spec.dataset) ? h('a', { href: '#/draw' }, 'Draw a digit for it')
+      : r ? h('a', { href: `#/lecture?model=${r.model_id}` }, 'See its decision boundary') : null;
+    fill(head,
+      h('p.job-meta', h('span#job-status', { dataset: { status: job.status } }, statusBadge(job.status)), ' ',
+        h('strong', spec.dataset), ' · ', specSummary(spec)),
+      job.error ? errorBox(new Error(job.error), 'The job failed') : null,
+      r ? h('p.result', `Test accuracy ${pct(r.test_accuracy)} · test loss ${fmt(r.test_loss)} · trained in ${duration(r.train_seconds)}`) : null,
+      h('div.button-row', finished ? null : cancelBtn,
+        h('a.button', { href: `#/compare?ids=${id}` }, 'Compare with other jobs'), tryLink),
+      h('details', h('summary', 'Full spec'), h('pre', JSON.stringify(spec, null, 2))));
+    renderProgress();
+  }
+
+  function renderProgress() {
+    const p = job.progress || { epoch: 0, epochs: 1, fraction: 0 };
+    const done = metrics.epochs.length;
+    const total = p.epochs || 1;
+    const frac = job.status === 'succeeded' ? 1 : Math.max(p.fraction || 0, done / total);
+    let eta = '';
+    if (job.status === 'running') {
+      const secs = metrics.epochs.map((e) => e.seconds).filter(Number.isFinite);
+      const per = secs.length ? secs.reduce((a, b) => a + b, 0) / secs.length : null;
+      const started = job.started_at ? (Date.now() - Date.parse(job.started_at)) / 1000 : null;
+      const left = per !== null ? per * (total - done) : started && frac > 0 ? started * (1 - frac) / frac : null;
+      eta = left === null ? 'estimating time left…' : `about ${duration(left)} left`;
+    } else if (job.status === 'queued') eta = 'waiting for a free worker';
+    else eta = job.status;
+    fill(progressBox,
+      h('label', { for: 'job-progress' }, `Epoch ${Math.max(done, p.epoch)} of ${total}`),
+      h('progress#job-progress', { max: '1', value: String(frac) }),
+      h('span#job-eta.muted', eta));
+  }
+
+  let pending = false;
+  function renderCharts() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      if (!ctx.alive) return;
+      fill(charts, ...jobCharts(metrics));
+    });
+  }
+
+  async function renderEvaluation() {
+    const spec = job.spec || {};
+    if (job.status !== 'succeeded' || !job.result || !IMAGE_DATASETS.includes(spec.dataset)) { fill(evaluation); return; }
+    fill(evaluation, h('p.muted', 'Evaluating on the test set…'));
+    try {
+      const ev = await api.evaluation(job.result.model_id, ctx.signal);
+      fill(evaluation,
+        h('h2', 'Test set'),
+        h('p', `Accuracy ${pct(ev.accuracy)} on the test images.`),
+        h('div.eval-layout',
+          h('div#confusion', confusionTable(ev.confusion, { id: 'confusion-table' })),
+          h('div',
+            h('h3', `Misclassified (${ev.misclassified.length} shown)`),
+            h('ul#misclassified.digit-grid', ev.misclassified.map((m) => h('li',
+              imageCanvas(m.pixels, { scale: 2, label: `test image ${m.index}: true ${m.label}, predicted ${m.predicted}` }),
+              h('span', h('span.true', String(m.label)), ' → ', h('strong.pred', String(m.predicted)),
+                m.probabilities ? h('small.muted', ` ${pct(m.probabilities[m.predicted])}`) : null)))))));
+    } catch (e) {
+      if (!isAbort(e)) fill(evaluation, errorBox(e, 'The test-set evaluation is not available'));
+    }
+  }
+
+  renderHead();
+  renderCharts();
+  if (TERMINAL.includes(job.status)) { renderEvaluation(); return; }
+
+  // Live: events after the initial read; on the end re-read everything once.
+  let ended = false;
+  const refreshAll = async () => {
+    if (ended || !ctx.alive) return;
+    try {
+      [job, metrics] = await Promise.all([api.job(id, ctx.signal), api.metrics(id, ctx.signal)]);
+    } catch (e) { if (!isAbort(e)) fill(errors, errorBox(e)); return; }
+    renderHead(); renderCharts();
+    if (TERMINAL.includes(job.status)) { ended = true; renderEvaluation(); } else ctx.timeout(follow, 1500);
+  };
+  const follow = () => {
+    if (!ctx.alive) return;
+    const stream = followJob(id, {
+      status: (j) => { if (j) { job = j; renderHead(); } if (j && TERMINAL.includes(j.status)) refreshAll(); },
+      epoch: (m) => {
+        const key = (r) => `${r.fold || 0}:${r.epoch}`;
+        if (!metrics.epochs.some((r) => key(r) === key(m))) metrics.epochs.push(m);
+        renderProgress(); renderCharts();
+      },
+      step: (st) => { metrics.steps.push(st); renderCharts(); },
+      end: refreshAll,
+    });
+    ctx.onCleanup(stream.close);
+  };
+  follow();
+  // ETA ticks even between epochs.
+  ctx.interval(() => { if (job.status === 'running') renderProgress(); }, 1000);
+}
+
+/** The job's charts from its metrics (k-fold rows are numbered in order). */
+export function jobCharts(metrics) {
+  const rows = metrics.epochs;
+  const folds = rows.some((r) => r.fold);
+  const x = (r, i) => (folds ? i + 1 : r.epoch);
+  const xLabel = folds ? 'epoch (all folds in order)' : 'epoch';
+  const pts = (key) => rows.map((r, i) => [x(r, i), r[key]]);
+  const layers = Math.max(0, ...rows.map((r) => (r.grad_norms || []).length));
+  const integerX = true;
+  return [
+    lineChart({ id: 'chart-loss', title: 'Loss', xLabel, yLabel: 'loss', integerX,
+      series: [{ name: 'train', points: pts('train_loss') }, { name: 'validation', points: pts('val_loss'), dash: '6 4' }] }),
+    lineChart({ id: 'chart-accuracy', title: 'Accuracy', xLabel, yLabel: 'accuracy', integerX,
+      series: [{ name: 'train', points: pts('train_accuracy') }, { name: 'validation', points: pts('val_accuracy'), dash: '6 4' }] }),
+    lineChart({ id: 'chart-grad-norms', title: 'Gradient norm per layer (vanishing gradients)', xLabel, yLabel: '‖∂L/∂W‖', logY: true, integerX,
+      series: [...Array(layers).keys()].map((l) => ({
+        name: l === 0 ? 'layer 1 (input side)' : l === layers - 1 ? `layer ${l + 1} (output)` : `layer ${l + 1}`,
+        points: rows.map((r, i) => [x(r, i), (r.grad_norms || [])[l]]),
+      })) }),
+    lineChart({ id: 'chart-lr', title: 'Learning rate', xLabel, yLabel: 'learning rate', integerX,
+      series: [{ name: 'learning rate', points: pts('learning_rate') }] }),
+    lineChart({ id: 'chart-steps', title: 'Mini-batch loss (sampled steps)', xLabel: 'step', yLabel: 'loss', integerX,
+      series: [{ name: 'step loss', points: metrics.steps.map((st) => [st.step, st.loss]), noDots: true, width: 1.2 }] }),
+  ];
+}

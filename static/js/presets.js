@@ -1,0 +1,100 @@
+// presets.js — the lecture's experiments as JobSpecs. Single presets fill the training form;
+// comparison presets submit several jobs at once and open the comparison overlay. MNIST
+// presets use a few thousand samples and few epochs so that they finish in seconds to tens
+// of seconds on a small machine.
+
+const deep = (units, layers) => Array(layers).fill(units);
+const small = { dataset: 'mnist', train_samples: 10000, validation_split: 0.1, epochs: 5 };
+
+export const SINGLE = {
+  xor: {
+    title: 'XOR with a small MLP',
+    about: 'The 4-row XOR table, which no single perceptron can fit: 8 tanh units learn it.',
+    spec: { dataset: 'xor', hidden_layers: [8], activation: 'tanh', init: 'xavier', optimizer: 'adam',
+      learning_rate: 0.05, batch_size: 4, epochs: 300, validation_split: 0, seed: 7 },
+  },
+  softmax: {
+    title: 'Softmax regression 784→10',
+    about: 'No hidden layer: logits z = Wx + b and a softmax, the lecture’s MNIST baseline.',
+    spec: { ...small, hidden_layers: [], optimizer: 'adam', learning_rate: 0.001, batch_size: 128 },
+  },
+  mlp: {
+    title: 'MNIST MLP 784-128-10',
+    about: 'One ReLU hidden layer with He initialization and Adam: a good digit reader in seconds.',
+    spec: { ...small, hidden_layers: [128], activation: 'relu', init: 'he', optimizer: 'adam', learning_rate: 0.001 },
+  },
+  spiral: {
+    title: 'Two spirals (2-D)',
+    about: 'A toy set whose decision boundary you can look at in the lecture corner.',
+    spec: { dataset: 'spiral', hidden_layers: [32, 32], activation: 'relu', optimizer: 'adam', learning_rate: 0.01,
+      batch_size: 32, epochs: 200, validation_split: 0.1 },
+  },
+  circle: {
+    title: 'Circle (2-D)',
+    about: 'Inside versus outside a circle: needs a curved boundary, so at least one hidden layer.',
+    spec: { dataset: 'circle', hidden_layers: [16], activation: 'tanh', init: 'xavier', optimizer: 'adam',
+      learning_rate: 0.02, batch_size: 32, epochs: 100, validation_split: 0.1 },
+  },
+  augment: {
+    title: 'MNIST with augmentation',
+    about: 'Random shifts, rotations and scaling of the training digits (lecture §9).',
+    spec: { ...small, hidden_layers: [128], epochs: 4,
+      augment: { max_shift_px: 2, max_rotation_deg: 10, max_scale: 0.1, max_shear_deg: 0, brightness: 0, contrast: 0, noise_std: 0 } },
+  },
+};
+
+const vanishingBase = { ...small, train_samples: 5000, epochs: 4, hidden_layers: deep(64, 5), optimizer: 'sgd', learning_rate: 0.1 };
+const initBase = { ...small, train_samples: 5000, epochs: 4, hidden_layers: deep(64, 4), activation: 'relu', optimizer: 'momentum', learning_rate: 0.01 };
+const overfitBase = { dataset: 'mnist', train_samples: 300, validation_split: 0.2, hidden_layers: [256, 256], epochs: 60,
+  batch_size: 32, optimizer: 'adam', learning_rate: 0.001 };
+const bnBase = { ...small, train_samples: 5000, epochs: 4, hidden_layers: deep(64, 4), activation: 'sigmoid', init: 'xavier', optimizer: 'sgd', learning_rate: 0.05 };
+
+export const COMPARISONS = {
+  vanishing: {
+    title: 'Vanishing gradients: deep sigmoid vs deep ReLU',
+    about: '5 hidden layers of 64, plain SGD. Compare the per-layer gradient norms: the sigmoid net’s lower layers barely move (σ′ ≤ ¼ per layer).',
+    jobs: [
+      { label: 'sigmoid', spec: { ...vanishingBase, activation: 'sigmoid', init: 'xavier' } },
+      { label: 'relu', spec: { ...vanishingBase, activation: 'relu', init: 'he' } },
+    ],
+  },
+  init: {
+    title: 'Weight initialization: zeros, N(0,1), N(0,0.01), Xavier, He',
+    about: '4 ReLU layers of 64 with momentum SGD. All-zero weights never break symmetry; N(0,1) explodes; N(0,0.01) starts nearly dead.',
+    jobs: [
+      { label: 'zeros', spec: { ...initBase, init: 'zeros' } },
+      { label: 'N(0,1)', spec: { ...initBase, init: 'normal', init_std: 1 } },
+      { label: 'N(0,0.01)', spec: { ...initBase, init: 'normal', init_std: 0.01 } },
+      { label: 'Xavier', spec: { ...initBase, init: 'xavier' } },
+      { label: 'He', spec: { ...initBase, init: 'he' } },
+    ],
+  },
+  optimizers: {
+    title: 'Optimizers: all eight',
+    about: 'One hidden layer of 64 on 5,000 digits, each optimizer with a learning rate that suits it (AdaDelta’s 1.0 is Zeiler’s step).',
+    jobs: [
+      ['sgd', 0.1], ['momentum', 0.01], ['nag', 0.01], ['adagrad', 0.01],
+      ['rmsprop', 0.001], ['adadelta', 1.0], ['adam', 0.001], ['nadam', 0.001],
+    ].map(([optimizer, learning_rate]) => ({
+      label: optimizer,
+      spec: { ...small, train_samples: 5000, epochs: 4, hidden_layers: [64], optimizer, learning_rate },
+    })),
+  },
+  overfitting: {
+    title: 'Overfitting on 300 samples, with and without L2 and dropout',
+    about: 'A 256-256 net on 240 training digits: the training loss falls to zero while the validation loss turns up. L2 and dropout narrow the gap.',
+    jobs: [
+      { label: 'plain', spec: { ...overfitBase } },
+      { label: 'L2 0.001', spec: { ...overfitBase, l2: 0.001 } },
+      { label: 'dropout 0.5', spec: { ...overfitBase, dropout: 0.5 } },
+    ],
+  },
+  batchnorm: {
+    title: 'Batch normalization on/off',
+    about: '4 sigmoid layers with plain SGD: batch norm keeps each layer’s inputs centred and trains much faster.',
+    jobs: [
+      { label: 'no batch norm', spec: { ...bnBase, batch_norm: false } },
+      { label: 'batch norm', spec: { ...bnBase, batch_norm: true } },
+    ],
+  },
+};
