@@ -5,9 +5,11 @@ pub mod error;
 pub mod evaluation;
 pub mod experiments;
 pub mod health;
+pub mod import;
 pub mod jobs;
 pub mod models;
 pub mod predict;
+pub mod v2;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -58,9 +60,11 @@ pub fn router(state: AppState, static_dir: PathBuf) -> Router {
         .merge(models::router())
         .merge(evaluation::router())
         .merge(predict::router())
-        .merge(experiments::router());
+        .merge(experiments::router())
+        .merge(import::router());
     Router::new()
         .merge(health::router())
+        .merge(v2::router())
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -3,7 +3,9 @@
 mod helpers;
 
 mod bad_requests;
+mod import;
 mod jobs;
 mod lecture;
 mod predictions;
 mod restart;
+mod v2;
