@@ -12,17 +12,19 @@
 //! JSON only: the binary tensor data extension is refused with a 422, so `tritonclient`
 //! callers pass `binary_data=False`.
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::error::finite_f32s;
+use super::error::{finite_f32s, parse_json};
 use super::models::load_network;
-use super::{AppError, AppJson, AppState};
+use super::{AppError, AppState};
 use crate::nn::{MatMul, Network};
 
 pub fn router() -> Router<AppState> {
@@ -177,7 +179,7 @@ async fn infer_version(
     state: State<AppState>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
-    body: AppJson<InferRequest>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<InferResponse>, AppError> {
     check_version(&name, &version)?;
     infer(state, Path(name), headers, body).await
@@ -187,16 +189,25 @@ async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    AppJson(req): AppJson<InferRequest>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<InferResponse>, AppError> {
-    // With the binary extension the JSON header is followed by raw tensor bytes; such a body
-    // is not JSON, so a client that sent one gets this rather than a bare 400.
+    // With the binary extension the JSON header is followed by raw tensor bytes, so the body
+    // is not JSON: say why before parsing, rather than answer a bare 400.
     if headers.contains_key("inference-header-content-length") {
         return Err(AppError::invalid(
             "inputs",
             "binary tensor data is not supported: send data as JSON (tritonclient: binary_data=False)",
         ));
     }
+    // As `AppJson` does, after the header check.
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge("request body too large".into())
+        } else {
+            AppError::Malformed(rejection.body_text())
+        }
+    })?;
+    let req: InferRequest = parse_json(&body)?;
     let net = load_network(&state, &name).await?;
     let outputs = requested_outputs(req.outputs.as_deref())?;
     let (rows, x) = input_matrix(req.inputs, net.spec.input_size)?;

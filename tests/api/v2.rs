@@ -328,11 +328,13 @@ async fn bad_infer_requests_are_4xx_with_our_error_shape_and_never_5xx() {
         .client
         .post(app.url(&format!("/v2/models/{id}/infer")))
         .header("inference-header-content-length", "120")
-        .body(good.to_string())
+        .body([good.to_string().into_bytes(), vec![0u8; 32]].concat())
         .send()
         .await
         .unwrap();
     assert_eq!(binary.status(), 422, "the binary extension is refused");
+    let out: Value = binary.json().await.unwrap();
+    assert!(out["error"]["message"].as_str().unwrap().contains("binary"), "{out}");
 }
 
 #[tokio::test]
