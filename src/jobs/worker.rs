@@ -14,7 +14,7 @@ use crate::nn::MatMul;
 use crate::nn::io::to_safetensors;
 use crate::store;
 use crate::store::jobs::JobRow;
-use crate::train::{Control, EpochMetrics, Event, JobSpec, Observer, Outcome, StepLoss, TrainError, train};
+use crate::train::{Control, EpochMetrics, Event, JobSpec, Observer, Outcome, StepLoss, TrainError, train_resumable};
 
 /// How often an idle worker looks at the queue even without a notification (a job queued
 /// by another process sharing the database, or a missed wake-up).
@@ -47,20 +47,22 @@ pub(super) async fn run(jobs: Arc<Jobs>, index: usize, shutdown: CancellationTok
 /// Messages from the training thread.
 enum Progress {
     Step(StepLoss),
-    Epoch(EpochMetrics),
+    /// An epoch's metrics and the checkpoint to store with them.
+    Epoch(EpochMetrics, Option<Vec<u8>>),
 }
 
 /// Forwards the trainer's events to the async side and reads the cancel flag.
 struct ChannelObserver {
     tx: mpsc::UnboundedSender<Progress>,
     stop: Arc<AtomicBool>,
+    checkpoint: Option<Vec<u8>>,
 }
 
 impl Observer for ChannelObserver {
     fn event(&mut self, event: Event) -> Control {
         let msg = match event {
             Event::Step(s) => Progress::Step(s),
-            Event::Epoch(m) => Progress::Epoch(m.clone()),
+            Event::Epoch(m) => Progress::Epoch(m.clone(), self.checkpoint.take()),
             Event::KFold(_) => return Control::Continue,
         };
         // The receiver only goes away if the worker task died; stop training then.
@@ -73,6 +75,14 @@ impl Observer for ChannelObserver {
 
     fn keep_going(&mut self) -> bool {
         !self.stop.load(Ordering::Relaxed)
+    }
+
+    fn wants_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn checkpoint(&mut self, bytes: Vec<u8>) {
+        self.checkpoint = Some(bytes);
     }
 }
 
@@ -120,6 +130,13 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Res
     let spec: JobSpec = serde_json::from_str(&row.spec).map_err(|e| TrainError::Data(format!("stored spec: {e}")))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let threads = jobs.threads_per_job;
+    // A job interrupted by a shutdown or crash goes on from its last checkpoint.
+    let resume = store::metrics::checkpoint(jobs.pool(), &row.id)
+        .await
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    if resume.is_some() {
+        tracing::info!(job = %row.id, epoch = row.epoch, "resuming from checkpoint");
+    }
     let jobs_for_thread = Arc::clone(jobs);
     let handle = tokio::task::spawn_blocking(move || {
         let split = jobs_for_thread
@@ -127,11 +144,15 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Res
             .get(&spec.dataset, spec.seed)
             .map_err(|e| TrainError::Data(e.to_string()))?;
         let mm = MatMul::with_threads(threads);
-        let mut observer = ChannelObserver { tx, stop };
-        train(&spec, &split.0, &split.1, &mm, &mut observer)
+        let mut observer = ChannelObserver {
+            tx,
+            stop,
+            checkpoint: None,
+        };
+        train_resumable(&spec, &split.0, &split.1, &mm, &mut observer, resume.as_deref())
     });
     let mut steps: Vec<StepLoss> = Vec::new();
-    let mut epochs_done = 0i64;
+    let mut epochs_done = row.epoch;
     while let Some(msg) = rx.recv().await {
         match msg {
             Progress::Step(s) => {
@@ -144,9 +165,11 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Res
                 );
                 steps.push(s);
             }
-            Progress::Epoch(m) => {
+            Progress::Epoch(m, checkpoint) => {
                 epochs_done += 1;
-                if let Err(e) = store::metrics::record_epoch(jobs.pool(), &row.id, &m, &steps, epochs_done).await {
+                let recorded =
+                    store::metrics::record_epoch(jobs.pool(), &row.id, &m, &steps, epochs_done, checkpoint.as_deref());
+                if let Err(e) = recorded.await {
                     tracing::error!(job = %row.id, error = %e, "recording an epoch failed");
                 }
                 steps.clear();

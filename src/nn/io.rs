@@ -44,6 +44,8 @@ pub enum ModelIoError {
     Dtype { tensor: String, got: String },
     #[error("tensor {0} holds NaN or infinite values")]
     NonFinite(String),
+    #[error("tensor {tensor}: {message}")]
+    Invalid { tensor: String, message: String },
 }
 
 impl ModelIoError {
@@ -51,7 +53,9 @@ impl ModelIoError {
     pub fn tensor(&self) -> Option<&str> {
         match self {
             ModelIoError::MissingTensor(t) | ModelIoError::NonFinite(t) => Some(t),
-            ModelIoError::Shape { tensor, .. } | ModelIoError::Dtype { tensor, .. } => Some(tensor),
+            ModelIoError::Shape { tensor, .. }
+            | ModelIoError::Dtype { tensor, .. }
+            | ModelIoError::Invalid { tensor, .. } => Some(tensor),
             _ => None,
         }
     }
@@ -61,24 +65,41 @@ fn bytes_of(values: impl Iterator<Item = f32>) -> Vec<u8> {
     values.flat_map(f32::to_le_bytes).collect()
 }
 
-/// The network's parameters and batch-norm statistics as a safetensors file.
-pub fn to_safetensors(net: &Network) -> Vec<u8> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+/// One tensor to be written: name, shape, dtype and little-endian bytes.
+pub struct OwnedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub dtype: Dtype,
+    pub bytes: Vec<u8>,
+}
+
+impl OwnedTensor {
+    pub fn f32(name: String, shape: Vec<usize>, values: impl Iterator<Item = f32>) -> Self {
+        OwnedTensor {
+            name,
+            shape,
+            dtype: Dtype::F32,
+            bytes: bytes_of(values),
+        }
+    }
+}
+
+/// The network's parameters and batch-norm statistics under their PyTorch names.
+pub fn network_tensors(net: &Network) -> Vec<OwnedTensor> {
+    let mut tensors = Vec::new();
     let mut dense_index = 0;
     for layer in &net.layers {
         match layer {
             Layer::Dense(d) => {
                 // [in, out] in memory -> PyTorch's [out, in].
-                tensors.push((
-                    format!("dense.{dense_index}.weight"),
+                let name = format!("dense.{dense_index}.weight");
+                tensors.push(OwnedTensor::f32(
+                    name,
                     vec![d.n_out(), d.n_in()],
-                    bytes_of(d.w.t().iter().copied()),
+                    d.w.t().iter().copied(),
                 ));
-                tensors.push((
-                    format!("dense.{dense_index}.bias"),
-                    vec![d.n_out()],
-                    bytes_of(d.b.iter().copied()),
-                ));
+                let name = format!("dense.{dense_index}.bias");
+                tensors.push(OwnedTensor::f32(name, vec![d.n_out()], d.b.iter().copied()));
                 dense_index += 1;
             }
             Layer::BatchNorm(b) => {
@@ -90,31 +111,39 @@ pub fn to_safetensors(net: &Network) -> Vec<u8> {
                     ("running_mean", &b.running_mean),
                     ("running_var", &b.running_var),
                 ] {
-                    tensors.push((
+                    tensors.push(OwnedTensor::f32(
                         format!("bn.{i}.{name}"),
                         vec![b.units()],
-                        bytes_of(values.iter().copied()),
+                        values.iter().copied(),
                     ));
                 }
             }
             _ => {}
         }
     }
+    tensors
+}
+
+/// Writes tensors and string metadata as one safetensors file.
+pub fn serialize(tensors: &[OwnedTensor], metadata: HashMap<String, String>) -> Vec<u8> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
-        .map(|(name, shape, data)| {
-            (
-                name.clone(),
-                TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches byte length"),
-            )
+        .map(|t| {
+            let view = TensorView::new(t.dtype, t.shape.clone(), &t.bytes).expect("shape matches byte length");
+            (t.name.clone(), view)
         })
         .collect();
+    safetensors::serialize(views, Some(metadata)).expect("tensors are consistent")
+}
+
+/// The network's parameters and batch-norm statistics as a safetensors file.
+pub fn to_safetensors(net: &Network) -> Vec<u8> {
     let spec = serde_json::to_string(&net.spec).expect("a spec serialises");
     let metadata = HashMap::from([
         (SPEC_METADATA_KEY.to_string(), spec),
         ("format".to_string(), "pt".to_string()),
     ]);
-    safetensors::serialize(views, Some(metadata)).expect("tensors are consistent")
+    serialize(&network_tensors(net), metadata)
 }
 
 /// Reads a file written by [`to_safetensors`] (the architecture comes from its metadata).
@@ -133,33 +162,41 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Network, ModelIoError> {
 /// Every expected tensor must be present with its exact shape; extra tensors are ignored.
 pub fn from_safetensors_with_spec(spec: &ModelSpec, bytes: &[u8]) -> Result<Network, ModelIoError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| ModelIoError::Format(e.to_string()))?;
-    let read = |name: String, shape: &[usize]| -> Result<Vec<f32>, ModelIoError> {
-        let t = file
-            .tensor(&name)
-            .map_err(|_| ModelIoError::MissingTensor(name.clone()))?;
-        if t.dtype() != Dtype::F32 {
-            return Err(ModelIoError::Dtype {
-                tensor: name,
-                got: format!("{:?}", t.dtype()),
-            });
-        }
-        if t.shape() != shape {
-            return Err(ModelIoError::Shape {
-                tensor: name,
-                expected: shape.to_vec(),
-                got: t.shape().to_vec(),
-            });
-        }
-        let values: Vec<f32> = t
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(ModelIoError::NonFinite(name));
-        }
-        Ok(values)
-    };
+    network_from_file(spec, &file)
+}
+
+/// A tensor's F32 values, checked against the expected shape.
+pub fn read_f32(file: &SafeTensors, name: String, shape: &[usize]) -> Result<Vec<f32>, ModelIoError> {
+    let t = file
+        .tensor(&name)
+        .map_err(|_| ModelIoError::MissingTensor(name.clone()))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(ModelIoError::Dtype {
+            tensor: name,
+            got: format!("{:?}", t.dtype()),
+        });
+    }
+    if t.shape() != shape {
+        return Err(ModelIoError::Shape {
+            tensor: name,
+            expected: shape.to_vec(),
+            got: t.shape().to_vec(),
+        });
+    }
+    let values: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(ModelIoError::NonFinite(name));
+    }
+    Ok(values)
+}
+
+/// Builds a network of the given architecture from the tensors of an open file.
+pub fn network_from_file(spec: &ModelSpec, file: &SafeTensors) -> Result<Network, ModelIoError> {
+    let read = |name: String, shape: &[usize]| read_f32(file, name, shape);
     let mut net = Network::build(spec, Init::Zeros, &mut rng_from_seed(0));
     let mut dense_index = 0;
     for layer in &mut net.layers {
@@ -179,7 +216,10 @@ pub fn from_safetensors_with_spec(spec: &ModelSpec, bytes: &[u8]) -> Result<Netw
                 b.running_mean = Array1::from(read(format!("bn.{i}.running_mean"), &[units])?);
                 let var = read(format!("bn.{i}.running_var"), &[units])?;
                 if var.iter().any(|&v| v < 0.0) {
-                    return Err(ModelIoError::NonFinite(format!("bn.{i}.running_var")));
+                    return Err(ModelIoError::Invalid {
+                        tensor: format!("bn.{i}.running_var"),
+                        message: "negative variance".into(),
+                    });
                 }
                 b.running_var = Array1::from(var);
             }

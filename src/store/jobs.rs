@@ -73,7 +73,7 @@ pub async fn count_by_status(pool: &SqlitePool, status: &str) -> sqlx::Result<i6
 /// Atomically moves the oldest queued job to `running` and returns it.
 pub async fn claim_next(pool: &SqlitePool) -> sqlx::Result<Option<JobRow>> {
     sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "UPDATE jobs SET status = 'running', started_at = ?, epoch = 0 \
+        "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) \
          WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) \
          AND status = 'queued' RETURNING {COLUMNS}"
     )))
@@ -92,31 +92,45 @@ pub async fn cancel_queued(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
-/// Ends a running job without a model (cancelled or failed).
+/// Ends a running job without a model (cancelled or failed); its checkpoint goes.
 pub async fn finish_without_model(pool: &SqlitePool, id: &str, status: &str, error: Option<&str>) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
     sqlx::query("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = 'running'")
         .bind(status)
         .bind(error)
         .bind(now())
         .bind(id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
-/// Jobs that were running when the process stopped go back to the queue, their partial
-/// history dropped (they start over from their seed, so the history will be the same).
+/// Jobs that were running when the process stopped (shut down or killed) go back to the
+/// queue. One with a checkpoint keeps its history up to the checkpoint's epoch and resumes
+/// from there; one without (k-fold, or stopped in its first epoch) starts over from its seed.
 pub async fn requeue_interrupted(pool: &SqlitePool) -> sqlx::Result<u64> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM epoch_metrics WHERE job_id IN (SELECT id FROM jobs WHERE status = 'running')")
+    // Anything recorded after the checkpoint (nothing, as they share transactions; kept as
+    // a guard), or everything for a job without one, is dropped.
+    for table in ["epoch_metrics", "step_losses"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE status = 'running') \
+             AND epoch > COALESCE((SELECT c.epoch FROM checkpoints c WHERE c.job_id = {table}.job_id), 0)"
+        )))
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM step_losses WHERE job_id IN (SELECT id FROM jobs WHERE status = 'running')")
-        .execute(&mut *tx)
-        .await?;
-    let done = sqlx::query("UPDATE jobs SET status = 'queued', started_at = NULL, epoch = 0 WHERE status = 'running'")
-        .execute(&mut *tx)
-        .await?;
+    }
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'queued', \
+         epoch = COALESCE((SELECT c.epoch FROM checkpoints c WHERE c.job_id = jobs.id), 0) \
+         WHERE status = 'running'",
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(done.rows_affected())
 }

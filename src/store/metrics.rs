@@ -40,14 +40,16 @@ pub fn points(m: &EpochMetrics) -> Vec<(String, f64)> {
     points
 }
 
-/// Writes an epoch's points, the step losses sampled during it and the job's progress in
-/// one transaction, so a reader never sees one without the others.
+/// Writes an epoch's points, the step losses sampled during it, the job's progress and the
+/// run's checkpoint in one transaction, so a reader (or a restart) never sees one without
+/// the others.
 pub async fn record_epoch(
     pool: &SqlitePool,
     job_id: &str,
     metrics: &EpochMetrics,
     steps: &[StepLoss],
     epochs_done: i64,
+    checkpoint: Option<&[u8]>,
 ) -> sqlx::Result<()> {
     let mut tx: Transaction<'_, Sqlite> = pool.begin().await?;
     let fold = metrics.fold.unwrap_or(0) as i64;
@@ -72,6 +74,14 @@ pub async fn record_epoch(
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
+    if let Some(blob) = checkpoint {
+        sqlx::query("INSERT OR REPLACE INTO checkpoints (job_id, epoch, blob) VALUES (?, ?, ?)")
+            .bind(job_id)
+            .bind(epochs_done)
+            .bind(blob)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await
 }
 
@@ -101,5 +111,13 @@ pub async fn steps(pool: &SqlitePool, job_id: &str) -> sqlx::Result<Vec<StepRow>
     sqlx::query_as::<_, StepRow>("SELECT step, epoch, loss FROM step_losses WHERE job_id = ? ORDER BY step")
         .bind(job_id)
         .fetch_all(pool)
+        .await
+}
+
+/// The newest checkpoint of a job.
+pub async fn checkpoint(pool: &SqlitePool, job_id: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT blob FROM checkpoints WHERE job_id = ?")
+        .bind(job_id)
+        .fetch_optional(pool)
         .await
 }

@@ -81,6 +81,10 @@ pub async fn insert_for_job(pool: &SqlitePool, m: &NewModel<'_>, train_seconds: 
         return Ok(false);
     }
     insert_in(&mut *tx, m).await?;
+    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -71,6 +71,13 @@ pub trait Observer {
     fn keep_going(&mut self) -> bool {
         true
     }
+    /// Whether to hand this observer a checkpoint after every epoch (before the epoch's
+    /// event), so it can store both together.
+    fn wants_checkpoints(&self) -> bool {
+        false
+    }
+    /// A checkpoint (`train::checkpoint`) of the run as of the epoch about to be reported.
+    fn checkpoint(&mut self, _bytes: Vec<u8>) {}
 }
 
 /// An observer that ignores everything (benchmarks, tests).

@@ -1,5 +1,6 @@
 //! Training: job specs, the epoch loop and the events it reports.
 
+pub mod checkpoint;
 pub mod events;
 pub mod spec;
 pub mod trainer;
@@ -9,4 +10,4 @@ mod tests;
 
 pub use events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, Quiet, StepLoss};
 pub use spec::{InitName, JobSpec, SpecError};
-pub use trainer::{Outcome, Run, TrainError, evaluate, train};
+pub use trainer::{EpochPlan, Outcome, Run, TrainError, evaluate, train, train_resumable};

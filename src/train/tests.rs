@@ -188,3 +188,75 @@ fn sparse_and_dense_inference_paths_agree() {
         assert!(one.iter().zip(a.row(3).iter()).all(|(x, y)| (x - y).abs() < 1e-6));
     }
 }
+
+/// Keeps every epoch and checkpoint a run reports.
+#[derive(Default)]
+struct Recorder {
+    epochs: Vec<EpochMetrics>,
+    checkpoints: Vec<Vec<u8>>,
+}
+
+impl Observer for Recorder {
+    fn event(&mut self, e: Event) -> Control {
+        if let Event::Epoch(m) = e {
+            self.epochs.push(m.clone());
+        }
+        Control::Continue
+    }
+    fn wants_checkpoints(&self) -> bool {
+        true
+    }
+    fn checkpoint(&mut self, bytes: Vec<u8>) {
+        self.checkpoints.push(bytes);
+    }
+}
+
+#[test]
+fn a_run_resumed_from_a_checkpoint_continues_exactly_as_the_uninterrupted_run() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Circle, 300, &mut crate::rng::rng_from_seed(4));
+    let spec = JobSpec {
+        dataset: "circle".into(),
+        hidden_layers: vec![16, 8],
+        batch_norm: true,
+        dropout: 0.2,
+        epochs: 6,
+        batch_size: 32,
+        validation_split: 0.2,
+        optimizer: OptimizerKind::Nadam,
+        ..JobSpec::default()
+    };
+    let mm = MatMul::single();
+    let mut full = Recorder::default();
+    let whole = train(&spec, &data, &data, &mm, &mut full).unwrap();
+    assert_eq!((full.epochs.len(), full.checkpoints.len()), (6, 6));
+
+    let mut rest = Recorder::default();
+    let resumed = train_resumable(&spec, &data, &data, &mm, &mut rest, Some(&full.checkpoints[2])).unwrap();
+    let without_time = |m: &EpochMetrics| EpochMetrics {
+        seconds: 0.0,
+        ..m.clone()
+    };
+    let expected: Vec<_> = full.epochs[3..].iter().map(without_time).collect();
+    let got: Vec<_> = rest.epochs.iter().map(without_time).collect();
+    assert_eq!(got, expected, "epochs 4..6 after resuming from epoch 3");
+    assert_eq!(resumed.test, whole.test);
+    let x = Array2::from_shape_fn((20, 2), |(i, j)| data.row_f32(i)[j]);
+    assert_eq!(
+        resumed.network.logits(x.view(), &mm),
+        whole.network.logits(x.view(), &mm)
+    );
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_an_error_not_a_panic() {
+    let xor = gate_dataset(Gate::Xor);
+    let err = train_resumable(
+        &xor_spec(),
+        &xor,
+        &xor,
+        &MatMul::single(),
+        &mut Quiet,
+        Some(b"not a checkpoint"),
+    );
+    assert!(matches!(err, Err(TrainError::Data(_))));
+}

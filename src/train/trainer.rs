@@ -8,6 +8,7 @@ use std::time::Instant;
 use ndarray::{Array2, s};
 use rand::seq::SliceRandom;
 
+use super::checkpoint;
 use super::events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, StepLoss};
 use super::spec::{JobSpec, SpecError};
 use crate::data::{Dataset, augment_batch, k_fold, train_validation_split};
@@ -72,7 +73,8 @@ impl Run {
     }
 
     /// Trains one epoch over the plan's training rows (shuffled), then evaluates on its
-    /// validation rows.
+    /// validation rows. Step events go to `obs` as they happen; the epoch's own event is the
+    /// caller's to send (after a checkpoint, if any).
     pub fn epoch(
         &mut self,
         spec: &JobSpec,
@@ -152,9 +154,6 @@ impl Run {
                 .collect(),
             seconds: started.elapsed().as_secs_f32(),
         };
-        if obs.event(Event::Epoch(&metrics)) == Control::Stop {
-            return Err(TrainError::Stopped);
-        }
         Ok(metrics)
     }
 }
@@ -190,6 +189,26 @@ pub fn train(
     mm: &MatMul,
     obs: &mut dyn Observer,
 ) -> Result<Outcome, TrainError> {
+    train_resumable(spec, train_set, test_set, mm, obs, None)
+}
+
+fn report_epoch(obs: &mut dyn Observer, metrics: &EpochMetrics) -> Result<(), TrainError> {
+    if obs.event(Event::Epoch(metrics)) == Control::Stop {
+        return Err(TrainError::Stopped);
+    }
+    Ok(())
+}
+
+/// [`train`], optionally going on from a checkpoint (`train::checkpoint`) of an earlier,
+/// interrupted run of the same spec. k-fold runs are not checkpointed and always start over.
+pub fn train_resumable(
+    spec: &JobSpec,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    mm: &MatMul,
+    obs: &mut dyn Observer,
+    resume: Option<&[u8]>,
+) -> Result<Outcome, TrainError> {
     spec.validate()?;
     if train_set.is_empty() {
         return Err(TrainError::Data(format!(
@@ -202,16 +221,36 @@ pub fn train(
     let mut rng = rng_from_seed(spec.seed);
     let (network, epochs, kfold) = match spec.k_folds {
         None => {
-            let (mut train_idx, val_idx) = train_validation_split(used, spec.validation_split as f64, &mut rng);
-            let mut run = Run::new(spec, train_set.feature_count(), train_set.classes, rng);
+            let (mut run, mut train_idx, val_idx) = match resume {
+                Some(bytes) => {
+                    let c = checkpoint::decode(bytes).map_err(|e| TrainError::Data(format!("checkpoint: {e}")))?;
+                    if c.run.network.spec != spec.model_spec(train_set.feature_count(), train_set.classes) {
+                        return Err(TrainError::Data("checkpoint: another architecture".into()));
+                    }
+                    (c.run, c.train_idx, c.val_idx)
+                }
+                None => {
+                    let (train_idx, val_idx) = train_validation_split(used, spec.validation_split as f64, &mut rng);
+                    (
+                        Run::new(spec, train_set.feature_count(), train_set.classes, rng),
+                        train_idx,
+                        val_idx,
+                    )
+                }
+            };
             let mut epochs = Vec::with_capacity(spec.epochs);
-            for _ in 0..spec.epochs {
+            while run.epochs_done < spec.epochs {
                 let plan = EpochPlan {
                     train_idx: &mut train_idx,
                     val_idx: &val_idx,
                     fold: None,
                 };
-                epochs.push(run.epoch(spec, train_set, plan, mm, obs)?);
+                let metrics = run.epoch(spec, train_set, plan, mm, obs)?;
+                if obs.wants_checkpoints() {
+                    obs.checkpoint(checkpoint::encode(&run, &train_idx, &val_idx));
+                }
+                report_epoch(obs, &metrics)?;
+                epochs.push(metrics);
             }
             (run.network, epochs, None)
         }
@@ -233,7 +272,9 @@ pub fn train(
                         val_idx: &val_idx,
                         fold: Some(i + 1),
                     };
-                    epochs.push(run.epoch(spec, train_set, plan, mm, obs)?);
+                    let metrics = run.epoch(spec, train_set, plan, mm, obs)?;
+                    report_epoch(obs, &metrics)?;
+                    epochs.push(metrics);
                 }
                 steps_before = run.steps_done;
                 let eval = evaluate(&run.network, train_set, &val_idx, spec.loss, mm);

@@ -1,0 +1,145 @@
+//! Crash safety with the real binary: SIGKILL in the middle of a multi-epoch job, start
+//! again on the same database, and the job finishes with every epoch exactly once — and
+//! with the very history an uninterrupted run of the same spec has.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+/// Starts `nnlab` on port 0 and reads the address from its "listening" log line.
+fn start(db: &Path) -> Server {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnlab"))
+        .args(["--addr", "127.0.0.1:0", "--demo-model", "false", "--train-threads", "1"])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .arg("--static-dir")
+        .arg(root.join("static"))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nnlab starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("a listening line before the log ends")
+            .expect("utf-8 log");
+        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
+            break rest.split_whitespace().next().expect("an address").to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+async fn get(client: &reqwest::Client, url: String) -> Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn wait_for(client: &reqwest::Client, job: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let j = get(client, job.to_string()).await;
+        if done(&j) {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "timed out: {j}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn losses(metrics: &Value) -> Vec<(i64, f64)> {
+    metrics["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["epoch"].as_i64().unwrap(), e["train_loss"].as_f64().unwrap()))
+        .collect()
+}
+
+const EPOCHS: i64 = 400;
+
+async fn run_to_end(client: &reqwest::Client, spec: &Value, kill_at: Option<i64>) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nnlab.db");
+    let mut server = start(&db);
+    let created: Value = client
+        .post(format!("{}/api/v1/jobs", server.url))
+        .json(spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("job id").to_string();
+    if let Some(epoch) = kill_at {
+        let job_url = format!("{}/api/v1/jobs/{id}", server.url);
+        wait_for(client, &job_url, |j| {
+            j["progress"]["epoch"].as_i64().unwrap_or(0) >= epoch
+        })
+        .await;
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().unwrap();
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let (status, epoch): (String, i64) = sqlx::query_as("SELECT status, epoch FROM jobs WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        assert_eq!(status, "running", "killed mid-run");
+        assert!(epoch < EPOCHS, "killed before the end (epoch {epoch})");
+        server = start(&db);
+    }
+    let job_url = format!("{}/api/v1/jobs/{id}", server.url);
+    let job = wait_for(client, &job_url, |j| {
+        j["status"] != "queued" && j["status"] != "running"
+    })
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let metrics = get(client, format!("{job_url}/metrics")).await;
+    server.child.kill().ok();
+    server.child.wait().ok();
+    metrics
+}
+
+#[tokio::test]
+async fn a_job_killed_mid_run_resumes_from_its_checkpoint_with_every_epoch_exactly_once() {
+    let client = reqwest::Client::new();
+    let spec = json!({"dataset": "spiral", "hidden_layers": [64, 64], "batch_size": 1, "epochs": EPOCHS,
+                      "dropout": 0.1, "seed": 11});
+    let crashed = run_to_end(&client, &spec, Some(3)).await;
+    let epochs: Vec<i64> = losses(&crashed).iter().map(|(e, _)| *e).collect();
+    assert_eq!(epochs, (1..=EPOCHS).collect::<Vec<_>>(), "every epoch exactly once");
+    let uninterrupted = run_to_end(&client, &spec, None).await;
+    assert_eq!(
+        losses(&crashed),
+        losses(&uninterrupted),
+        "resuming changes nothing in the history"
+    );
+}
