@@ -27,9 +27,16 @@ function ticks(lo, hi, count = 5) {
 }
 
 function logTicks(lo, hi) {
-  const out = [];
-  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) out.push(10 ** e);
-  return out.filter((v) => v >= lo / 1.0001 && v <= hi * 1.0001);
+  const within = (v) => v >= lo / 1.0001 && v <= hi * 1.0001;
+  for (const mults of [[1], [1, 2, 5], [1, 1.5, 2, 3, 5, 7]]) {
+    const out = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      for (const m of mults) out.push(Number((m * 10 ** e).toPrecision(3)));
+    }
+    const inRange = out.filter(within);
+    if (inRange.length >= 3 || mults.length > 3) return inRange.length >= 2 ? inRange : [lo, hi];
+  }
+  return [lo, hi];
 }
 
 /**
@@ -101,7 +108,7 @@ export function lineChart({ title, series, xLabel = '', yLabel = '', logY = fals
   }
   fig.dataset.points = String(all.length);
   if (clean.length > 1 || clean[0].name) {
-    fig.append(h('ul.legend', clean.map((se) => h('li',
+    fig.append(h('ul.legend', clean.filter((se) => se.points.length).map((se) => h('li',
       h('span.swatch', { style: `background:${se.color};${se.dash ? 'opacity:.6' : ''}`, 'aria-hidden': 'true' }),
       se.name))));
   }

@@ -46,7 +46,8 @@ export const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).
 
 export function duration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return '–';
-  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 1) return `${Math.max(1, Math.round(seconds * 1000))} ms`;
+  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
   const m = Math.floor(seconds / 60);
   return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
@@ -93,11 +94,12 @@ export const isAbort = (e) => e && e.name === 'AbortError';
 export function specSummary(spec) {
   if (!spec) return '';
   const layers = spec.hidden_layers && spec.hidden_layers.length ? spec.hidden_layers.join('-') : 'softmax';
-  const parts = [layers, spec.activation, spec.init, `${spec.optimizer} ${fmt(spec.learning_rate)}`];
+  const parts = [layers, spec.activation, spec.init];
+  if (spec.optimizer) parts.push(`${spec.optimizer} ${fmt(spec.learning_rate)}`);
   if (spec.l2) parts.push(`L2 ${fmt(spec.l2)}`);
   if (spec.l1) parts.push(`L1 ${fmt(spec.l1)}`);
   if (spec.dropout) parts.push(`dropout ${fmt(spec.dropout)}`);
   if (spec.batch_norm) parts.push('batch norm');
   if (spec.train_samples) parts.push(`${spec.train_samples} samples`);
-  return parts.join(' · ');
+  return parts.filter(Boolean).join(' · ');
 }

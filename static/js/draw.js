@@ -183,7 +183,7 @@ export async function mount(root, ctx) {
       || (b.test_accuracy ?? -1) - (a.test_accuracy ?? -1));
     const previous = modelSelect.value;
     fill(modelSelect, image.map((m) => h('option', { value: m.id },
-      `${m.dataset} · ${specSummary(m.spec)} · test ${pct(m.test_accuracy)}`)));
+      `${m.dataset} · ${specSummary(m.job_spec || m.spec)} · test ${pct(m.test_accuracy)}`)));
     if (previous && image.some((m) => m.id === previous)) modelSelect.value = previous;
     modelSelect.disabled = image.length === 0;
     return image;

@@ -94,7 +94,7 @@ export async function mount(root, ctx, route) {
         h('h2', 'Test set'),
         h('p', `Accuracy ${pct(ev.accuracy)} on the test images.`),
         h('div.eval-layout',
-          h('div#confusion', confusionTable(ev.confusion, { id: 'confusion-table' })),
+          h('div#confusion', { tabindex: '0', role: 'region', 'aria-label': 'confusion matrix' }, confusionTable(ev.confusion, { id: 'confusion-table' })),
           h('div',
             h('h3', `Misclassified (${ev.misclassified.length} shown)`),
             h('ul#misclassified.digit-grid', ev.misclassified.map((m) => h('li',

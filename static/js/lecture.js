@@ -148,7 +148,7 @@ function unitSquare(w1, w2, b, rows) {
   for (const r of rows) {
     const [x, y] = r.inputs;
     add('circle', { cx: X(x), cy: Y(y), r: 9, fill: r.output ? '#1f77b4' : '#fff', stroke: '#1f3a5f', 'stroke-width': 2 });
-    add('text', { x: X(x) + 12, y: Y(y) - 10, class: 'pt-label' }, `(${x},${y})→${r.output}`);
+    add('text', { x: X(x) + (x ? -12 : 12), y: Y(y) + (y ? 24 : -14), class: 'pt-label', 'text-anchor': x ? 'end' : 'start' }, `(${x},${y})→${r.output}`);
   }
   add('text', { x: X(0.5), y: S - 4, 'text-anchor': 'middle', class: 'axis-label' }, 'x₁');
   add('text', { x: 6, y: Y(0.5), class: 'axis-label' }, 'x₂');
@@ -263,7 +263,7 @@ function boundarySection(ctx, route) {
   async function loadModels(selectId) {
     const models = await api.models(dsSel.value, ctx.signal);
     models.sort((a, b) => (b.test_accuracy ?? -1) - (a.test_accuracy ?? -1));
-    fill(modelSel, models.map((m) => h('option', { value: m.id }, `${specSummary(m.spec)} · test ${pct(m.test_accuracy)}`)));
+    fill(modelSel, models.map((m) => h('option', { value: m.id }, `${specSummary(m.job_spec || m.spec)} · test ${pct(m.test_accuracy)}`)));
     if (selectId && models.some((m) => m.id === selectId)) modelSel.value = selectId;
     modelSel.disabled = !models.length;
     if (!models.length) fill(status, h('p', `No model trained on ${dsSel.value} yet. Train one (a few seconds).`));
