@@ -39,11 +39,11 @@ impl Application {
         );
         let shutdown = CancellationToken::new();
         let workers = jobs.start_workers(config.workers.max(1), shutdown.clone());
-        let state = AppState::new(pool, Arc::clone(&jobs), config.data_dir.clone(), config.model_cache);
+        let state = AppState::new(pool, Arc::clone(&jobs), &config);
         let listener = TcpListener::bind(config.addr).await?;
         Ok(Application {
             listener,
-            router: router(state, config.static_dir.clone()),
+            router: router(state),
             jobs,
             workers,
             shutdown,

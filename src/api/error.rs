@@ -4,7 +4,7 @@
 //! status codes are chosen. Internal causes are logged, never sent.
 
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -22,6 +22,10 @@ pub enum AppError {
     Conflict(String),
     /// 413.
     TooLarge(String),
+    /// 401: a mutating route without the server's bearer token.
+    Unauthorized,
+    /// 429 with `Retry-After` seconds.
+    TooManyRequests { message: String, retry_after: u64 },
     /// 500: logged, reported without details.
     Internal(anyhow::Error),
 }
@@ -61,6 +65,20 @@ impl IntoResponse for AppError {
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
             AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
             AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
+            AppError::Unauthorized => {
+                let body = json!({"error": {"code": "unauthorized", "message": "this route needs Authorization: Bearer <token>"}});
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    axum::Json(body),
+                )
+                    .into_response();
+            }
+            AppError::TooManyRequests { message, retry_after } => {
+                let body = json!({"error": {"code": "too_many_requests", "message": message}});
+                let retry = [(header::RETRY_AFTER, retry_after.to_string())];
+                return (StatusCode::TOO_MANY_REQUESTS, retry, axum::Json(body)).into_response();
+            }
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 (

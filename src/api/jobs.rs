@@ -27,13 +27,19 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/cancel", post(cancel_job))
         .route("/jobs/{id}/metrics", get(get_metrics))
-        .route("/jobs/{id}/events", get(stream_events))
+}
+
+/// The live event stream, apart because it must not get the request timeout.
+pub fn stream_router() -> Router<AppState> {
+    Router::new().route("/jobs/{id}/events", get(stream_events))
 }
 
 const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
 async fn create_job(State(state): State<AppState>, AppJson(spec): AppJson<JobSpec>) -> Result<Response, AppError> {
-    spec.validate().map_err(|e| AppError::invalid(e.field, e.message))?;
+    let limits = &state.config.limits;
+    spec.validate_with(&limits.spec_limits())
+        .map_err(|e| AppError::invalid(e.field, e.message))?;
     let dir = state.data_dir.clone();
     let datasets = tokio::task::spawn_blocking(move || list_datasets(&dir))
         .await
@@ -53,6 +59,25 @@ async fn create_job(State(state): State<AppState>, AppJson(spec): AppJson<JobSpe
                 format!("unknown dataset; one of {}", names.join(", ")),
             ));
         }
+    }
+    let info = datasets.iter().find(|d| d.name == spec.dataset).expect("found above");
+    let input_size: usize = info.input_shape.iter().product();
+    let parameters = spec.model_spec(input_size, info.classes).parameter_count();
+    if parameters > limits.max_parameters {
+        return Err(AppError::invalid(
+            "hidden_layers",
+            format!(
+                "{parameters} parameters; this server trains at most {}",
+                limits.max_parameters
+            ),
+        ));
+    }
+    let queued = store::jobs::count_by_status(&state.pool, "queued").await?;
+    if queued >= limits.max_queued_jobs as i64 {
+        return Err(AppError::TooManyRequests {
+            message: format!("{queued} jobs are queued already"),
+            retry_after: 30,
+        });
     }
     let id = uuid::Uuid::now_v7().to_string();
     let spec_json = serde_json::to_string(&spec).map_err(anyhow::Error::from)?;

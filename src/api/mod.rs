@@ -1,5 +1,6 @@
 //! The HTTP API (see README / API.md): one module per resource, each with its `router()`.
 
+pub mod auth;
 pub mod datasets;
 pub mod error;
 pub mod evaluation;
@@ -15,13 +16,19 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use lru::LruCache;
 use sqlx::SqlitePool;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::nn::Network;
 
@@ -36,24 +43,28 @@ pub struct AppState {
     pub pool: SqlitePool,
     pub jobs: Arc<Jobs>,
     pub data_dir: PathBuf,
+    pub config: Arc<Config>,
     /// Loaded models for predictions, least recently used evicted first.
     pub models: Arc<Mutex<LruCache<String, Arc<Network>>>>,
 }
 
 impl AppState {
-    pub fn new(pool: SqlitePool, jobs: Arc<Jobs>, data_dir: PathBuf, model_cache: usize) -> Self {
-        let capacity = NonZeroUsize::new(model_cache.max(1)).expect("at least one");
+    pub fn new(pool: SqlitePool, jobs: Arc<Jobs>, config: &Config) -> Self {
+        let capacity = NonZeroUsize::new(config.model_cache.max(1)).expect("at least one");
         AppState {
             pool,
             jobs,
-            data_dir,
+            data_dir: config.data_dir.clone(),
+            config: Arc::new(config.clone()),
             models: Arc::new(Mutex::new(LruCache::new(capacity))),
         }
     }
 }
 
-pub fn router(state: AppState, static_dir: PathBuf) -> Router {
+pub fn router(state: AppState) -> Router {
+    let static_dir = state.config.static_dir.clone();
     let index = static_dir.join("index.html");
+    let timeout = Duration::from_secs(state.config.limits.request_timeout_secs.max(1));
     let api = Router::new()
         .merge(datasets::router())
         .merge(jobs::router())
@@ -62,12 +73,40 @@ pub fn router(state: AppState, static_dir: PathBuf) -> Router {
         .merge(predict::router())
         .merge(experiments::router())
         .merge(import::router());
-    Router::new()
+    let timed = Router::new()
         .merge(health::router())
         .merge(v2::router())
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
+    // Event streams last as long as their job: no timeout there.
+    let streams = Router::new().nest("/api/v1", jobs::stream_router());
+    let app = timed
+        .merge(streams)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(TraceLayer::new_for_http());
+    let app = match cors_layer(&state.config.cors_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.with_state(state)
+}
+
+/// CORS for the configured origins (`*` = any); none configured, no CORS headers.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
+    if origins.iter().any(|o| o == "*") {
+        return Some(layer.allow_origin(AllowOrigin::any()));
+    }
+    let parsed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    Some(layer.allow_origin(parsed))
 }

@@ -9,5 +9,5 @@ pub mod trainer;
 mod tests;
 
 pub use events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, Quiet, StepLoss};
-pub use spec::{InitName, JobSpec, SpecError};
+pub use spec::{InitName, JobSpec, SpecError, SpecLimits};
 pub use trainer::{EpochPlan, Outcome, Run, TrainError, evaluate, train, train_resumable};

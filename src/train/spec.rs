@@ -72,10 +72,32 @@ impl Default for JobSpec {
     }
 }
 
-/// Upper bounds that keep one job within what this service is for (small networks).
+/// Default upper bounds that keep one job within what this service is for (small networks);
+/// a server can set its own (`SpecLimits`).
 pub const MAX_HIDDEN_LAYERS: usize = 16;
 pub const MAX_UNITS: usize = 4096;
 pub const MAX_EPOCHS: usize = 1000;
+pub const MAX_TRAIN_SAMPLES: usize = 1_000_000;
+
+/// The caps `validate_with` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecLimits {
+    pub max_hidden_layers: usize,
+    pub max_units: usize,
+    pub max_epochs: usize,
+    pub max_train_samples: usize,
+}
+
+impl Default for SpecLimits {
+    fn default() -> Self {
+        SpecLimits {
+            max_hidden_layers: MAX_HIDDEN_LAYERS,
+            max_units: MAX_UNITS,
+            max_epochs: MAX_EPOCHS,
+            max_train_samples: MAX_TRAIN_SAMPLES,
+        }
+    }
+}
 pub const MAX_MAXOUT_PIECES: usize = 8;
 pub const MAX_K_FOLDS: usize = 20;
 
@@ -106,16 +128,27 @@ fn check_range(field: &str, v: f32, lo: f32, hi: f32, lo_inclusive: bool, hi_inc
 }
 
 impl JobSpec {
-    /// Checks every field; the error names the first one at fault.
+    /// Checks every field against the default limits; the error names the first one at fault.
     pub fn validate(&self) -> Result<(), SpecError> {
+        self.validate_with(&SpecLimits::default())
+    }
+
+    /// Checks every field against the given limits.
+    pub fn validate_with(&self, limits: &SpecLimits) -> Result<(), SpecError> {
+        let SpecLimits {
+            max_hidden_layers,
+            max_units,
+            max_epochs,
+            max_train_samples,
+        } = *limits;
         if self.dataset.trim().is_empty() {
             return fail("dataset", "is required (e.g. \"mnist\", \"xor\")");
         }
-        if self.hidden_layers.len() > MAX_HIDDEN_LAYERS {
-            return fail("hidden_layers", format!("at most {MAX_HIDDEN_LAYERS} hidden layers"));
+        if self.hidden_layers.len() > max_hidden_layers {
+            return fail("hidden_layers", format!("at most {max_hidden_layers} hidden layers"));
         }
-        if let Some(i) = self.hidden_layers.iter().position(|&u| u == 0 || u > MAX_UNITS) {
-            return fail("hidden_layers", format!("layer {i} must have 1..={MAX_UNITS} units"));
+        if let Some(i) = self.hidden_layers.iter().position(|&u| u == 0 || u > max_units) {
+            return fail("hidden_layers", format!("layer {i} must have 1..={max_units} units"));
         }
         match self.activation {
             ActivationName::LeakyRelu => check_range("activation_alpha", self.activation_alpha, 0.0, 1.0, true, false)?,
@@ -143,8 +176,8 @@ impl JobSpec {
         if self.batch_size == 0 {
             return fail("batch_size", "must be at least 1");
         }
-        if self.epochs == 0 || self.epochs > MAX_EPOCHS {
-            return fail("epochs", format!("must be 1..={MAX_EPOCHS}"));
+        if self.epochs == 0 || self.epochs > max_epochs {
+            return fail("epochs", format!("must be 1..={max_epochs}"));
         }
         check_range("l1", self.l1, 0.0, 10.0, true, true)?;
         check_range("l2", self.l2, 0.0, 10.0, true, true)?;
@@ -164,8 +197,10 @@ impl JobSpec {
         {
             return fail("k_folds", format!("must be null or 2..={MAX_K_FOLDS}"));
         }
-        if self.train_samples == Some(0) {
-            return fail("train_samples", "must be null or at least 1");
+        if let Some(n) = self.train_samples
+            && (n == 0 || n > max_train_samples)
+        {
+            return fail("train_samples", format!("must be null or 1..={max_train_samples}"));
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ mod bad_requests;
 mod import;
 mod jobs;
 mod lecture;
+mod limits;
 mod predictions;
 mod restart;
 mod v2;
