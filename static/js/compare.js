@@ -89,19 +89,20 @@ export async function mount(root, ctx, route) {
     fill(errors, failed.map((id) => errorBox(state.get(id).error, `Job ${id}`)));
     const labels = diffLabels(entries.map((e) => e.job));
     entries.forEach((e, i) => { e.label = labels[i]; e.color = PALETTE[i % PALETTE.length]; });
-    fill(table, h('table.jobs',
+    fill(table, h('table.jobs.cards',
       h('caption.sr-only', 'Compared jobs'),
       h('thead', h('tr', ['', 'Job', 'Status', 'Epochs', 'Final train loss', 'Final val loss', 'Test accuracy'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', entries.map((e) => {
         const rows = e.metrics.epochs;
         const last = rows[rows.length - 1] || {};
         return h('tr', { dataset: { jobId: e.id } },
-          h('td', h('span.swatch', { style: `background:${e.color}`, 'aria-hidden': 'true' })),
-          h('td', h('a', { href: `#/jobs/${e.id}` }, e.label)),
-          h('td', statusBadge(e.job.status)),
-          h('td', `${rows.length}/${e.job.progress.epochs}`),
-          h('td', fmt(last.train_loss)), h('td', fmt(last.val_loss)),
-          h('td', e.job.result ? pct(e.job.result.test_accuracy) : '–'));
+          h('td.select', h('span.swatch', { style: `background:${e.color}`, 'aria-hidden': 'true' })),
+          h('td.network', h('a', { href: `#/jobs/${e.id}` }, e.label)),
+          h('td', { 'data-label': 'Status' }, statusBadge(e.job.status)),
+          h('td', { 'data-label': 'Epochs' }, `${rows.length}/${e.job.progress.epochs}`),
+          h('td', { 'data-label': 'Final train loss' }, fmt(last.train_loss)),
+          h('td', { 'data-label': 'Final val loss' }, fmt(last.val_loss)),
+          h('td', { 'data-label': 'Test accuracy' }, e.job.result ? pct(e.job.result.test_accuracy) : '–'));
       }))));
     const series = (key, dash) => entries.map((e) => ({
       name: e.label, color: e.color, dash,

@@ -22,7 +22,7 @@ export async function mount(root, ctx, route) {
       h('div.field.inline', h('label', { for: 'jobs-status-filter' }, 'Status'), filter),
       compareBtn, h('a.button', { href: '#/train' }, 'New job')),
     status,
-    h('div.table-wrap', h('table#jobs-table.jobs',
+    h('div.table-wrap', h('table#jobs-table.jobs.cards',
       h('caption.sr-only', 'Training jobs'),
       h('thead', h('tr', ['', 'Status', 'Dataset', 'Network', 'Progress', 'Test accuracy', 'Created'].map((t, i) =>
         h('th', { scope: 'col' }, i === 0 ? h('span.sr-only', 'Select') : t)))),
@@ -40,14 +40,14 @@ export async function mount(root, ctx, route) {
     });
     const frac = j.progress ? j.progress.fraction : 0;
     return h('tr', { dataset: { jobId: j.id, status: j.status } },
-      h('td', box),
-      h('td', statusBadge(j.status)),
-      h('td', j.spec ? j.spec.dataset : ''),
-      h('td', h('a', { href: `#/jobs/${j.id}` }, specSummary(j.spec) || j.id)),
-      h('td', h('progress', { max: '1', value: String(frac), 'aria-label': `progress ${Math.round(frac * 100)}%` }),
+      h('td.select', box),
+      h('td', { 'data-label': 'Status' }, statusBadge(j.status)),
+      h('td', { 'data-label': 'Dataset' }, j.spec ? j.spec.dataset : ''),
+      h('td.network', { 'data-label': 'Network' }, h('a', { href: `#/jobs/${j.id}` }, specSummary(j.spec) || j.id)),
+      h('td', { 'data-label': 'Progress' }, h('progress', { max: '1', value: String(frac), 'aria-label': `progress ${Math.round(frac * 100)}%` }),
         h('span.muted.small', ` ${j.progress.epoch}/${j.progress.epochs}`)),
-      h('td', j.result ? pct(j.result.test_accuracy) : (j.error ? h('span.muted', { title: j.error }, 'error') : '–')),
-      h('td', h('time', { datetime: j.created_at }, new Date(j.created_at).toLocaleString())));
+      h('td', { 'data-label': 'Test accuracy' }, j.result ? pct(j.result.test_accuracy) : (j.error ? h('span.muted', { title: j.error }, 'error') : '–')),
+      h('td', { 'data-label': 'Created' }, h('time', { datetime: j.created_at }, new Date(j.created_at).toLocaleString())));
   }
 
   async function load() {

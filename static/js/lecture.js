@@ -363,6 +363,12 @@ function boundarySection(ctx, route) {
         const m = await api.model(wanted, ctx.signal);
         if (TOY.includes(m.dataset)) dsSel.value = m.dataset;
       } catch (e) { if (isAbort(e)) return; }
+    } else {
+      // Start on the newest 2-D set that already has a model, if any.
+      try {
+        const withModel = (await api.models(undefined, ctx.signal)).find((m) => TOY.includes(m.dataset));
+        if (withModel) dsSel.value = withModel.dataset;
+      } catch (e) { if (isAbort(e)) return; }
     }
     changeDataset(wanted);
   })();

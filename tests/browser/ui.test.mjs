@@ -149,10 +149,12 @@ describe('the nnlab web page', () => {
     const phone = await newPage(browser, { width: 390, height: 844 });
     const jobs = await server.api('GET', '/jobs');
     const ids = jobs.jobs.filter((j) => j.spec.dataset === 'mnist').slice(0, 2).map((j) => j.id);
-    for (const [name, hash] of [['draw', '#/draw'], ['train', '#/train'], ['jobs', '#/jobs'],
-      ['job', `#/jobs/${mnistJob.id}`], ['compare', `#/compare?ids=${ids.join(',')}`], ['lecture', '#/lecture']]) {
+    for (const [name, hash, ready] of [['draw', '#/draw', '#model-select option'],
+      ['train', '#/train', '#f-dataset option[value="mnist"]'], ['jobs', '#/jobs', '#jobs-table tr[data-job-id]'],
+      ['job', `#/jobs/${mnistJob.id}`, '#confusion table'], ['compare', `#/compare?ids=${ids.join(',')}`, '#compare-val-loss path'],
+      ['lecture', '#/lecture', '#boundary-canvas[data-painted="true"]']]) {
       await go(phone, server.url, hash);
-      await phone.waitForLoadState('networkidle').catch(() => {});
+      await phone.waitForSelector(ready, { timeout: 30000, state: 'attached' });
       await screenshot(phone, `phone-${name}`);
       const width = await phone.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth));
       assert.ok(width <= 391, `${name}: no horizontal scrolling at 390 px (page is ${width} px wide)`);
