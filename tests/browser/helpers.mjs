@@ -107,6 +107,14 @@ export async function launchBrowser() {
 export async function newPage(browser, viewport = { width: 1280, height: 900 }) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
   const page = await context.newPage();
+  // Track every EventSource the page opens, to check none outlives its view.
+  await context.addInitScript(() => {
+    const Native = window.EventSource;
+    window.__eventSources = [];
+    window.EventSource = class extends Native {
+      constructor(...args) { super(...args); window.__eventSources.push(this); }
+    };
+  });
   page.errors = [];
   page.allowed = [];
   const where = () => { try { return new URL(page.url()).hash || '/'; } catch { return '?'; } };

@@ -145,6 +145,27 @@ describe('the nnlab web page', () => {
     noErrors();
   });
 
+  it('streams a running job live, shows its ETA, cancels it and closes the stream on leaving', async () => {
+    const job = await server.api('POST', '/jobs', { dataset: 'mnist', hidden_layers: [128], epochs: 200, train_samples: 20000 });
+    await go(page, server.url, `#/jobs/${job.id}`);
+    await waitFor(() => page.$eval('#chart-loss path[data-points]', (p) => Number(p.dataset.points) >= 4).catch(() => false),
+      { ms: 120000, every: 200, what: 'live epochs on the loss chart' });
+    assert.match(await page.textContent('#job-eta'), /left/);
+    const open = await page.evaluate(() => window.__eventSources.filter((es) => es.readyState !== 2).length);
+    assert.equal(open, 1, 'one open event stream while the job runs');
+    await screenshot(page, 'desktop-job-running');
+    // Leave while it runs: the view's stream must close.
+    await page.evaluate(() => { location.hash = '#/jobs'; });
+    await page.waitForSelector('#jobs-table');
+    const stillOpen = await page.evaluate(() => window.__eventSources.filter((es) => es.readyState !== 2).length);
+    assert.equal(stillOpen, 0, 'no event stream left open after leaving the job page');
+    assert.equal((await server.api('GET', `/jobs/${job.id}`)).status, 'running');
+    await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, job.id);
+    await page.click('#cancel-job');
+    await page.waitForSelector('#job-status[data-status="cancelled"]', { timeout: 30000 });
+    noErrors();
+  });
+
   it('reads well at phone width', async () => {
     const phone = await newPage(browser, { width: 390, height: 844 });
     const jobs = await server.api('GET', '/jobs');
