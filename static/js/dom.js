@@ -38,7 +38,7 @@ function append(el, children) {
 export function fmt(x, digits = 3) {
   if (x === null || x === undefined || Number.isNaN(x)) return '–';
   if (typeof x !== 'number') return String(x);
-  if (x !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5)) return x.toExponential(2);
+  if (x !== 0 && (Math.abs(x) < 1e-4 || Math.abs(x) >= 1e5)) return x.toExponential(2);
   return Number(x.toPrecision(digits)).toString();
 }
 

@@ -182,8 +182,9 @@ export async function mount(root, ctx) {
     image.sort((a, b) => (a.dataset === 'mnist' ? 0 : 1) - (b.dataset === 'mnist' ? 0 : 1)
       || (b.test_accuracy ?? -1) - (a.test_accuracy ?? -1));
     const previous = modelSelect.value;
-    fill(modelSelect, image.map((m) => h('option', { value: m.id },
-      `${m.dataset} · ${specSummary(m.job_spec || m.spec)} · test ${pct(m.test_accuracy)}`)));
+    fill(modelSelect, image.length ? image.map((m) => h('option', { value: m.id },
+      `${m.dataset} · ${specSummary(m.job_spec || m.spec)} · test ${pct(m.test_accuracy)}`))
+      : h('option', { value: '' }, 'No trained image model yet'));
     if (previous && image.some((m) => m.id === previous)) modelSelect.value = previous;
     modelSelect.disabled = image.length === 0;
     return image;
