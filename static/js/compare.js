@@ -29,6 +29,13 @@ export function diffLabels(jobs) {
   });
 }
 
+/** A final loss; a row without it (NaN is stored as null) means the run diverged. */
+function lossText(row, key) {
+  if (!('epoch' in row)) return '–';
+  if (row[key] === null && (key === 'train_loss' || row.val_accuracy !== null)) return 'NaN (diverged)';
+  return fmt(row[key]);
+}
+
 export async function mount(root, ctx, route) {
   const ids = (route.query.get('ids') || '').split(',').map((s) => s.trim()).filter(Boolean);
   const picker = h('fieldset#compare-picker', h('legend', 'Jobs to compare'));
@@ -100,8 +107,8 @@ export async function mount(root, ctx, route) {
           h('td.network', h('a', { href: `#/jobs/${e.id}` }, e.label)),
           h('td', { 'data-label': 'Status' }, statusBadge(e.job.status)),
           h('td', { 'data-label': 'Epochs' }, `${rows.length}/${e.job.progress.epochs}`),
-          h('td', { 'data-label': 'Final train loss' }, fmt(last.train_loss)),
-          h('td', { 'data-label': 'Final val loss' }, fmt(last.val_loss)),
+          h('td', { 'data-label': 'Final train loss' }, lossText(last, 'train_loss')),
+          h('td', { 'data-label': 'Final val loss' }, lossText(last, 'val_loss')),
           h('td', { 'data-label': 'Test accuracy' }, e.job.result ? pct(e.job.result.test_accuracy) : '–'));
       }))));
     const series = (key, dash) => entries.map((e) => ({
