@@ -34,6 +34,11 @@ function logTicks(lo, hi) {
       for (const m of mults) out.push(Number((m * 10 ** e).toPrecision(3)));
     }
     const inRange = out.filter(within);
+    if (inRange.length > 8) {
+      // Many decades: keep every k-th power of ten.
+      const k = Math.ceil(inRange.length / 6);
+      return inRange.filter((_, i) => i % k === 0);
+    }
     if (inRange.length >= 3 || mults.length > 3) return inRange.length >= 2 ? inRange : [lo, hi];
   }
   return [lo, hi];

@@ -18,6 +18,8 @@ export function diffLabels(jobs) {
     const s = specs[i];
     const parts = differing.map((k) => {
       const v = s[k];
+      if (k === 'init') return v === 'normal' ? `N(0, ${s.init_std})` : v;
+      if (k === 'init_std') return s.init === 'normal' && !differing.includes('init') ? `init_std=${v}` : null;
       if (k === 'hidden_layers') return `[${(v || []).join(',')}]`;
       if (typeof v === 'boolean') return v ? k : `no ${k}`;
       if (v && typeof v === 'object') return `${k}=${v.kind || JSON.stringify(v)}`;
@@ -25,7 +27,8 @@ export function diffLabels(jobs) {
       if (k === 'init' && v === 'normal') return `normal`;
       return `${k}=${v === null ? 'off' : v}`;
     });
-    return parts.length ? parts.join(' ') : `job ${j.id.slice(-6)}`;
+    const named = parts.filter(Boolean);
+    return named.length ? named.join(' ') : `job ${j.id.slice(-6)}`;
   });
 }
 
