@@ -10,6 +10,7 @@ pub mod import;
 pub mod jobs;
 pub mod models;
 pub mod predict;
+pub mod telemetry;
 pub mod v2;
 
 use std::num::NonZeroUsize;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     pub data_dir: PathBuf,
     pub config: Arc<Config>,
+    pub telemetry: Arc<telemetry::Telemetry>,
     /// Loaded models for predictions, least recently used evicted first.
     pub models: Arc<Mutex<LruCache<String, Arc<Network>>>>,
 }
@@ -56,6 +58,7 @@ impl AppState {
             jobs,
             data_dir: config.data_dir.clone(),
             config: Arc::new(config.clone()),
+            telemetry: telemetry::Telemetry::new(),
             models: Arc::new(Mutex::new(LruCache::new(capacity))),
         }
     }
@@ -75,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(import::router());
     let timed = Router::new()
         .merge(health::router())
+        .merge(telemetry::router())
         .merge(v2::router())
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))

@@ -51,6 +51,7 @@ async fn predict(
     Path(id): Path<String>,
     AppJson(req): AppJson<PredictRequest>,
 ) -> Result<Json<PredictResponse>, AppError> {
+    let started = std::time::Instant::now();
     let net = load_network(&state, &id).await?;
     let width = net.spec.input_size;
     let given = [req.inputs.is_some(), req.images.is_some(), req.png_base64.is_some()]
@@ -107,6 +108,7 @@ async fn predict(
             .await
             .map_err(anyhow::Error::from)?
     };
+    state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
         predictions,
         input_image,

@@ -191,6 +191,7 @@ async fn infer(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<InferResponse>, AppError> {
+    let started = std::time::Instant::now();
     // With the binary extension the JSON header is followed by raw tensor bytes, so the body
     // is not JSON: say why before parsing, rather than answer a bare 400.
     if headers.contains_key("inference-header-content-length") {
@@ -237,6 +238,7 @@ async fn infer(
             },
         })
         .collect();
+    state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(InferResponse {
         model_name: name,
         model_version: VERSION,

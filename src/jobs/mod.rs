@@ -35,6 +35,8 @@ pub struct Jobs {
     threads_per_job: usize,
     /// Set at shutdown: a job stopped then is left `running`, to be queued again at start.
     shutting_down: AtomicBool,
+    /// Samples per second of each running job's latest epoch (for `/metrics`).
+    throughput: Mutex<HashMap<String, f64>>,
 }
 
 impl Jobs {
@@ -47,6 +49,7 @@ impl Jobs {
             datasets,
             threads_per_job,
             shutting_down: AtomicBool::new(false),
+            throughput: Mutex::new(HashMap::new()),
         })
     }
 
@@ -80,6 +83,19 @@ impl Jobs {
             }
             None => false,
         }
+    }
+
+    /// Training samples per second summed over the running jobs' latest epochs.
+    pub fn training_samples_per_second(&self) -> f64 {
+        self.throughput.lock().expect("throughput lock").values().sum()
+    }
+
+    fn record_throughput(&self, id: &str, samples_per_second: Option<f64>) {
+        let mut map = self.throughput.lock().expect("throughput lock");
+        match samples_per_second {
+            Some(rate) => map.insert(id.to_string(), rate),
+            None => map.remove(id),
+        };
     }
 
     /// Stops every running job for a shutdown (they are not marked cancelled).

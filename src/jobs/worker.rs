@@ -117,6 +117,7 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow) {
         }
     };
     jobs.cancel_flags.lock().expect("flags lock").remove(&id);
+    jobs.record_throughput(&id, None);
     match outcome {
         Ok(status) => tracing::info!(job = %id, status, "job ended"),
         Err(e) => tracing::error!(job = %id, error = %e, "recording the end of a job failed"),
@@ -167,6 +168,7 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Res
             }
             Progress::Epoch(m, checkpoint) => {
                 epochs_done += 1;
+                jobs.record_throughput(&row.id, Some(m.samples as f64 / (m.seconds as f64).max(1e-9)));
                 let recorded =
                     store::metrics::record_epoch(jobs.pool(), &row.id, &m, &steps, epochs_done, checkpoint.as_deref());
                 if let Err(e) = recorded.await {

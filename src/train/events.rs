@@ -19,6 +19,8 @@ pub struct EpochMetrics {
     pub grad_norms: Vec<f32>,
     /// L2 norm of each dense layer's weights at the end of the epoch.
     pub weight_norms: Vec<f32>,
+    /// Training samples seen in the epoch (samples / seconds = throughput).
+    pub samples: usize,
     pub seconds: f32,
 }
 

@@ -152,6 +152,7 @@ impl Run {
                 .dense_layers()
                 .map(|d| l2_norm(d.w.as_slice().expect("contiguous")))
                 .collect(),
+            samples: seen,
             seconds: started.elapsed().as_secs_f32(),
         };
         Ok(metrics)

@@ -92,3 +92,22 @@ async fn a_first_start_queues_the_demo_model_once() {
     again.stop().await;
     drop(app);
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_jobs_by_status_and_time_predictions() {
+    let app = spawn_app().await;
+    let id = app.submit(&crate::helpers::xor_spec(20)).await;
+    let job = app.wait_finished(&id).await;
+    let model = job["result"]["model_id"].as_str().unwrap();
+    for _ in 0..3 {
+        app.predict(model, &json!({"inputs": [[1, 0]]})).await;
+    }
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("nnlab_jobs{status=\"succeeded\"} 1"), "{text}");
+    assert!(text.contains("nnlab_jobs{status=\"queued\"} 0"), "{text}");
+    assert!(text.contains("nnlab_queue_depth 0"), "{text}");
+    assert!(text.contains("nnlab_predict_seconds_count 3"), "{text}");
+    assert!(text.contains("nnlab_training_samples_per_second"), "{text}");
+}

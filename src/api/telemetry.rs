@@ -1,0 +1,99 @@
+//! Prometheus text metrics at `/metrics`: jobs by status, queue depth, training throughput
+//! and the latency of predictions.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::{AppError, AppState};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+/// The metrics the server keeps; gauges about jobs are refreshed at each scrape.
+pub struct Telemetry {
+    registry: Registry,
+    jobs: Family<StatusLabel, Gauge>,
+    queue_depth: Gauge,
+    samples_per_second: Gauge<f64, AtomicU64>,
+    /// Seconds per prediction request (native and V2), from parsed body to answer.
+    pub predict_seconds: Histogram,
+}
+
+impl Telemetry {
+    pub fn new() -> Arc<Telemetry> {
+        let mut registry = Registry::with_prefix("nnlab");
+        let jobs = Family::<StatusLabel, Gauge>::default();
+        registry.register("jobs", "Jobs by status", jobs.clone());
+        let queue_depth = Gauge::default();
+        registry.register("queue_depth", "Jobs waiting for a worker", queue_depth.clone());
+        let samples_per_second = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "training_samples_per_second",
+            "Training samples per second over the running jobs' latest epochs",
+            samples_per_second.clone(),
+        );
+        // 50 us .. ~1.6 s.
+        let predict_seconds = Histogram::new(exponential_buckets(5e-5, 2.0, 16));
+        registry.register(
+            "predict_seconds",
+            "Latency of prediction requests",
+            predict_seconds.clone(),
+        );
+        Arc::new(Telemetry {
+            registry,
+            jobs,
+            queue_depth,
+            samples_per_second,
+            predict_seconds,
+        })
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(get_metrics))
+}
+
+const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+
+async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+    let t = &state.telemetry;
+    let counts: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        .fetch_all(&state.pool)
+        .await?;
+    for status in STATUSES {
+        let n = counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+        t.jobs
+            .get_or_create(&StatusLabel {
+                status: status.to_string(),
+            })
+            .set(n);
+        if status == "queued" {
+            t.queue_depth.set(n);
+        }
+    }
+    t.samples_per_second.set(state.jobs.training_samples_per_second());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &t.registry)
+        .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
