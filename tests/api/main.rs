@@ -3,6 +3,7 @@
 mod helpers;
 
 mod bad_requests;
+mod concurrency;
 mod import;
 mod jobs;
 mod lecture;
