@@ -17,7 +17,9 @@ const AUGMENT = [
 
 /** The form's fields: key = JobSpec path, with type, label, default and help. */
 const FIELDS = {
-  dataset: { type: 'select', label: 'Dataset', options: [], def: 'mnist' },
+  // The known names until the server's list (with what is installed) arrives.
+  dataset: { type: 'select', label: 'Dataset', def: 'mnist',
+    options: ['mnist', 'fashion-mnist', 'and', 'or', 'nand', 'xor', 'xor-cloud', 'circle', 'spiral', 'gaussian'] },
   train_samples: { type: 'number', label: 'Training samples', def: null, nullable: true, step: 1, min: 1, help: 'Use only the first N training samples (blank = all).' },
   validation_split: { type: 'number', label: 'Validation split', def: 0.1, step: 'any', min: 0, max: 0.9, help: 'Fraction of the training set held out for validation.' },
   k_folds: { type: 'number', label: 'k folds', def: null, nullable: true, step: 1, min: 2, help: 'k ≥ 2 for k-fold cross-validation (blank = off).' },
@@ -271,10 +273,9 @@ export async function mount(root, ctx) {
     fill(sel, datasets.map((d) => h('option', { value: d.name, disabled: !d.available },
       `${d.name}${d.available ? '' : ' (not installed)'} — ${d.kind}, ${d.train_size} train`)));
     sel.value = value || 'mnist';
+    sel.dataset.loaded = 'true';
   } catch (e) {
     if (isAbort(e)) return;
-    fill(controls.dataset, ['mnist', 'fashion-mnist', 'and', 'or', 'nand', 'xor', 'xor-cloud', 'circle', 'spiral', 'gaussian'].map((n) => h('option', { value: n }, n)));
-    controls.dataset.value = 'mnist';
     fill(formError, errorBox(e, 'Could not load the dataset list'));
   }
   refresh();

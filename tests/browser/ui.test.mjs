@@ -171,7 +171,7 @@ describe('the nnlab web page', () => {
     const jobs = await server.api('GET', '/jobs');
     const ids = jobs.jobs.filter((j) => j.spec.dataset === 'mnist').slice(0, 2).map((j) => j.id);
     for (const [name, hash, ready] of [['draw', '#/draw', '#model-select option'],
-      ['train', '#/train', '#f-dataset option[value="mnist"]'], ['jobs', '#/jobs', '#jobs-table tr[data-job-id]'],
+      ['train', '#/train', '#f-dataset[data-loaded="true"]'], ['jobs', '#/jobs', '#jobs-table tr[data-job-id]'],
       ['job', `#/jobs/${mnistJob.id}`, '#confusion table'], ['compare', `#/compare?ids=${ids.join(',')}`, '#compare-val-loss path'],
       ['lecture', '#/lecture', '#boundary-canvas[data-painted="true"]']]) {
       await go(phone, server.url, hash);
