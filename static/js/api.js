@@ -13,6 +13,11 @@ export class ApiError extends Error {
 
 async function request(method, path, body, signal) {
   const init = { method, headers: { accept: 'application/json' }, signal };
+  // A server started with --api-token wants it on writes; the page reads it from
+  // localStorage (set it once with localStorage.nnlabToken = '…' in the console).
+  let token = null;
+  try { token = localStorage.getItem('nnlabToken'); } catch { token = null; }
+  if (token && method !== 'GET') init.headers.authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -27,6 +32,9 @@ async function request(method, path, body, signal) {
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (res.status === 401) {
+    throw new ApiError(401, { error: { message: 'This server needs an API token for changes: run localStorage.nnlabToken = "<token>" in the browser console, then retry.' } });
+  }
   if (!res.ok) throw new ApiError(res.status, data);
   return data;
 }
