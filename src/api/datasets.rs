@@ -5,26 +5,57 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
 
+use super::error::ErrorBody;
 use super::{AppError, AppState};
-use crate::data::{DataError, list_datasets};
+use crate::data::{DataError, DatasetInfo, list_datasets};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/datasets", get(list_all))
-        .route("/datasets/{name}/sample", get(sample))
+        .route("/api/v1/datasets", get(list_all))
+        .route("/api/v1/datasets/{name}/sample", get(sample))
 }
 
 const MAX_SAMPLE: usize = 1000;
 
-/// The first `n` training rows (and labels) of a dataset, e.g. the points a decision
-/// boundary is drawn over. Generated sets depend on `seed`, as a job's do.
-async fn sample(
+/// `GET /api/v1/datasets`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DatasetList {
+    pub datasets: Vec<DatasetInfo>,
+}
+
+/// The first training rows of a dataset and their labels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DatasetSample {
+    pub name: String,
+    /// One row of features per sample (pixels in [0, 1] for images).
+    pub inputs: Vec<Vec<f32>>,
+    /// The class of each row.
+    pub labels: Vec<u8>,
+}
+
+/// The first `n` training rows (and labels) of a dataset.
+///
+/// E.g. the points a decision boundary is drawn over. Generated sets depend on `seed`, as a
+/// job's do.
+#[utoipa::path(get, path = "/api/v1/datasets/{name}/sample", tag = "datasets",
+    params(
+        ("name" = String, Path, description = "Dataset name, e.g. `spiral`"),
+        ("n" = Option<usize>, Query, description = "Rows, 1..=1000 (default 300)", minimum = 1, maximum = 1000),
+        ("seed" = Option<u64>, Query, description = "Seed of generated sets (default 42)"),
+    ),
+    responses(
+        (status = 200, description = "The first rows", body = DatasetSample),
+        (status = 404, description = "No such dataset", body = ErrorBody),
+        (status = 422, description = "Bad `n` or `seed`, or the dataset does not load", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn sample(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DatasetSample>, AppError> {
     let n = match query.get("n").map(|v| v.parse::<usize>()) {
         None => 300,
         Some(Ok(n)) if (1..=MAX_SAMPLE).contains(&n) => n,
@@ -47,16 +78,21 @@ async fn sample(
     let train = &split.0;
     let n = n.min(train.len());
     let inputs: Vec<Vec<f32>> = (0..n).map(|i| train.row_f32(i)).collect();
-    Ok(Json(
-        json!({"name": train.name, "inputs": inputs, "labels": &train.labels[..n]}),
-    ))
+    Ok(Json(DatasetSample {
+        name: train.name.clone(),
+        inputs,
+        labels: train.labels[..n].to_vec(),
+    }))
 }
 
-async fn list_all(State(state): State<AppState>) -> Json<Value> {
+/// The datasets with shapes, sizes and whether they are installed.
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets",
+    responses((status = 200, description = "Every dataset this server knows", body = DatasetList)))]
+pub(crate) async fn list_all(State(state): State<AppState>) -> Json<DatasetList> {
     let dir = state.data_dir.clone();
     // Reading IDX headers touches the disk: off the async runtime.
     let datasets = tokio::task::spawn_blocking(move || list_datasets(&dir))
         .await
         .unwrap_or_default();
-    Json(json!({ "datasets": datasets }))
+    Json(DatasetList { datasets })
 }

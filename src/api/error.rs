@@ -7,8 +7,52 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+
+/// The body of every 4xx/5xx answer: `{"error":{"code","message","field"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The field at fault, when one is (its path, e.g. `augment.max_scale` or `inputs[0][3]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The machine-readable kind of an error; each goes with one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body is not JSON.
+    MalformedJson,
+    /// 422: a field is missing, unknown or has a bad value.
+    InvalidRequest,
+    /// 404.
+    NotFound,
+    /// 409.
+    Conflict,
+    /// 413.
+    PayloadTooLarge,
+    /// 401.
+    Unauthorized,
+    /// 429.
+    TooManyRequests,
+    /// 500.
+    Internal,
+}
+
+fn error_body(code: ErrorCode, message: String, field: Option<String>) -> axum::Json<ErrorBody> {
+    axum::Json(ErrorBody {
+        error: ErrorDetail { code, message, field },
+    })
+}
 
 #[derive(Debug)]
 pub enum AppError {
@@ -58,42 +102,40 @@ impl From<anyhow::Error> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code, message, field) = match self {
-            AppError::Malformed(m) => (StatusCode::BAD_REQUEST, "malformed_json", m, None),
-            AppError::Invalid { field, message } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message, field)
-            }
-            AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
-            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
-            AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
+            AppError::Malformed(m) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, m, None),
+            AppError::Invalid { field, message } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                message,
+                field,
+            ),
+            AppError::NotFound(m) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, m, None),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, ErrorCode::Conflict, m, None),
+            AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, m, None),
             AppError::Unauthorized => {
-                let body = json!({"error": {"code": "unauthorized", "message": "this route needs Authorization: Bearer <token>"}});
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    axum::Json(body),
-                )
-                    .into_response();
+                let body = error_body(
+                    ErrorCode::Unauthorized,
+                    "this route needs Authorization: Bearer <token>".into(),
+                    None,
+                );
+                return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
             }
             AppError::TooManyRequests { message, retry_after } => {
-                let body = json!({"error": {"code": "too_many_requests", "message": message}});
+                let body = error_body(ErrorCode::TooManyRequests, message, None);
                 let retry = [(header::RETRY_AFTER, retry_after.to_string())];
-                return (StatusCode::TOO_MANY_REQUESTS, retry, axum::Json(body)).into_response();
+                return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
             }
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     "internal server error".to_string(),
                     None,
                 )
             }
         };
-        let mut error = json!({"code": code, "message": message});
-        if let Some(field) = field {
-            error["field"] = json!(field);
-        }
-        (status, axum::Json(json!({ "error": error }))).into_response()
+        (status, error_body(code, message, field)).into_response()
     }
 }
 

@@ -7,30 +7,36 @@ use axum::{Json, Router};
 use ndarray::{Array2, s};
 use serde::Serialize;
 
+use super::error::ErrorBody;
 use super::models::load_network;
 use super::{AppError, AppState};
 use crate::nn::MatMul;
 use crate::store;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/models/{id}/evaluation", get(get_evaluation))
+    Router::new().route("/api/v1/models/{id}/evaluation", get(get_evaluation))
 }
 
 /// Misclassified images returned (the first ones in test-set order).
 const MAX_MISCLASSIFIED: usize = 36;
 const CHUNK: usize = 1000;
 
-#[derive(Debug, Serialize)]
-struct Misclassified {
+/// A test image the model gets wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Misclassified {
+    /// Index in the test set.
     index: usize,
+    /// The true class.
     label: u8,
     predicted: usize,
     probabilities: Vec<f32>,
+    /// The image, row-major, values in [0, 1].
     pixels: Vec<f32>,
 }
 
-#[derive(Debug, Serialize)]
-struct Evaluation {
+/// A model's test-set picture.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Evaluation {
     model_id: String,
     dataset: String,
     accuracy: f64,
@@ -39,7 +45,22 @@ struct Evaluation {
     misclassified: Vec<Misclassified>,
 }
 
-async fn get_evaluation(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Evaluation>, AppError> {
+/// The confusion matrix on the test set and the first misclassified test images (at most 36).
+///
+/// For models of image datasets.
+#[utoipa::path(get, path = "/api/v1/models/{id}/evaluation", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The evaluation", body = Evaluation),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 422, description = "Not an image dataset, the dataset does not load, or the model does not fit it",
+            body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn get_evaluation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Evaluation>, AppError> {
     let row = store::models::get(&state.pool, &id)
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;

@@ -3,52 +3,95 @@
 
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::error::finite_f32s;
+use super::error::{ErrorBody, finite_f32s};
 use super::{AppError, AppJson, AppState};
-use crate::nn::experiment::{HistogramExperiment, activation_histograms};
-use crate::nn::perceptron::Perceptron;
+use crate::nn::experiment::{HistogramExperiment, LayerHistogram, activation_histograms};
+use crate::nn::perceptron::{Perceptron, TruthRow};
 use crate::nn::{ActivationName, MatMul};
 use crate::train::InitName;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/perceptron", post(truth_table))
-        .route("/experiments/activations", post(histograms))
+        .route("/api/v1/perceptron", post(truth_table))
+        .route("/api/v1/experiments/activations", post(histograms))
 }
 
-#[derive(Debug, Deserialize)]
+/// A step unit: output 1 only when weights · x + bias > 0.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PerceptronRequest {
+#[schema(example = json!({"weights": [2, 2], "bias": -3}))]
+pub struct PerceptronRequest {
+    /// 1..=8 weights, one per input.
+    #[schema(min_items = 1, max_items = 8)]
     weights: Vec<f64>,
     bias: f64,
+}
+
+/// The truth table over {0,1}^n, inputs counting up in binary.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TruthTable {
+    /// The weights as used (f32).
+    pub weights: Vec<f32>,
+    pub bias: f32,
+    pub rows: Vec<TruthRow>,
+}
+
+/// One activation histogram per layer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Histograms {
+    pub layers: Vec<LayerHistogram>,
 }
 
 /// Inputs per perceptron (2^n rows in the table).
 const MAX_INPUTS: usize = 8;
 
-async fn truth_table(AppJson(req): AppJson<PerceptronRequest>) -> Result<Json<Value>, AppError> {
+/// The truth table of a perceptron (a strict step unit).
+#[utoipa::path(post, path = "/api/v1/perceptron", tag = "experiments",
+    request_body = PerceptronRequest,
+    responses(
+        (status = 200, description = "The truth table", body = TruthTable),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Unknown field or bad value", body = ErrorBody),
+    ))]
+pub(crate) async fn truth_table(AppJson(req): AppJson<PerceptronRequest>) -> Result<Json<TruthTable>, AppError> {
     if req.weights.is_empty() || req.weights.len() > MAX_INPUTS {
         return Err(AppError::invalid("weights", format!("give 1..={MAX_INPUTS} weights")));
     }
     let weights = finite_f32s(&req.weights, "weights")?;
     let bias = finite_f32s(&[req.bias], "bias")?[0];
     let p = Perceptron::new(&weights, bias);
-    Ok(Json(json!({"weights": weights, "bias": bias, "rows": p.truth_table()})))
+    Ok(Json(TruthTable {
+        rows: p.truth_table(),
+        weights,
+        bias,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// The weight-init experiment: x ~ N(0, 1) of shape [samples, units] through `layers` layers
+/// of z = act(z_prev W) (no bias), W drawn by `init`. Every field has a default.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
-struct HistogramRequest {
+#[schema(default)]
+pub struct HistogramRequest {
+    /// Any activation but maxout.
     activation: ActivationName,
+    /// leaky_relu slope, elu alpha: [0, 10].
+    #[schema(minimum = 0, maximum = 10, default = 0.01)]
     activation_alpha: f32,
     init: InitName,
+    /// Standard deviation of `normal`: (0, 100].
+    #[schema(exclusive_minimum = 0, maximum = 100)]
     init_std: f32,
+    #[schema(minimum = 1, maximum = 20)]
     layers: usize,
+    #[schema(minimum = 1, maximum = 1000)]
     units: usize,
+    #[schema(minimum = 1, maximum = 10000)]
     samples: usize,
+    #[schema(minimum = 1, maximum = 200)]
     bins: usize,
     seed: u64,
 }
@@ -69,7 +112,19 @@ impl Default for HistogramRequest {
     }
 }
 
-async fn histograms(AppJson(req): AppJson<HistogramRequest>) -> Result<Json<Value>, AppError> {
+/// The weight-init experiment: per-layer activation histograms and statistics.
+///
+/// Histogram range: [0, 1] for sigmoid and step, [-1, 1] for tanh, [0, max] otherwise.
+#[utoipa::path(post, path = "/api/v1/experiments/activations", tag = "experiments",
+    request_body = HistogramRequest,
+    responses(
+        (status = 200, description = "One histogram per layer", body = Histograms),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Unknown field or bad value", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn histograms(AppJson(req): AppJson<HistogramRequest>) -> Result<Json<Histograms>, AppError> {
     let activation = req
         .activation
         .elementwise(req.activation_alpha)
@@ -107,5 +162,5 @@ async fn histograms(AppJson(req): AppJson<HistogramRequest>) -> Result<Json<Valu
     let layers = tokio::task::spawn_blocking(move || activation_histograms(&exp, &MatMul::single()))
         .await
         .map_err(anyhow::Error::from)?;
-    Ok(Json(json!({ "layers": layers })))
+    Ok(Json(Histograms { layers }))
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::AppState;
 
@@ -14,18 +14,37 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(get_ready))
 }
 
-async fn get_health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `{"status": ...}`: `ok` (alive), `ready` or `not ready`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    #[schema(examples("ok", "ready", "not ready"))]
+    pub status: &'static str,
+}
+
+/// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is alive", body = HealthStatus, example = json!({"status": "ok"}))))]
+pub(crate) async fn get_health() -> Json<HealthStatus> {
+    Json(HealthStatus { status: "ok" })
 }
 
 /// Ready when the database answers and the migrations are applied.
-async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "The database answers and every migration is applied", body = HealthStatus,
+        example = json!({"status": "ready"})),
+    (status = 503, description = "Not ready (this body, not the error shape)", body = HealthStatus,
+        example = json!({"status": "not ready"})),
+))]
+pub(crate) async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<HealthStatus>) {
     let applied: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
         .fetch_one(&state.pool)
         .await;
     let expected = sqlx::migrate!("./migrations").iter().count() as i64;
     match applied {
-        Ok(n) if n >= expected => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not ready"}))),
+        Ok(n) if n >= expected => (StatusCode::OK, Json(HealthStatus { status: "ready" })),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(HealthStatus { status: "not ready" }),
+        ),
     }
 }

@@ -10,7 +10,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::error::parse_json;
+use super::error::{ErrorBody, parse_json};
 use super::models::Model;
 use super::{AppError, AppState, MAX_BODY_BYTES};
 use crate::data::list_datasets;
@@ -21,14 +21,17 @@ use crate::store::models::NewModel;
 use crate::train::spec::{JobSpec, MAX_UNITS};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/models", post(import_model))
+    Router::new().route("/api/v1/models", post(import_model))
 }
 
 /// Widest input an imported model may take (a 1024x1024 grey image).
 const MAX_INPUT_SIZE: usize = 1 << 20;
 
 /// The architecture fields of a JobSpec, with the sizes given directly or by a dataset.
-#[derive(Debug, Deserialize)]
+///
+/// Give `dataset`, or `input_size` and `classes` (with a dataset, sizes given must agree with
+/// it). Limits and omitted values are those of a JobSpec.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportSpec {
     dataset: Option<String>,
@@ -43,7 +46,39 @@ pub struct ImportSpec {
     dropout: Option<f32>,
 }
 
-async fn import_model(
+/// The multipart/form-data body of an import (documentation only: the handler reads the
+/// parts itself).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ImportForm {
+    /// The architecture, as JSON.
+    spec: ImportSpec,
+    /// A safetensors file with PyTorch `nn.Linear` names: `dense.{i}.weight` [out, in],
+    /// `dense.{i}.bias` [out]; with batch norm `bn.{i}.weight`, `bn.{i}.bias`,
+    /// `bn.{i}.running_mean`, `bn.{i}.running_var`.
+    #[schema(value_type = String, format = Binary)]
+    weights: Vec<u8>,
+}
+
+/// Import a model trained elsewhere.
+///
+/// A multipart body of a `spec` part (JSON) and a `weights` part (safetensors). A missing
+/// tensor or a shape mismatch is a 422 naming the tensor.
+#[utoipa::path(post, path = "/api/v1/models", tag = "models",
+    request_body(content = ImportForm, content_type = "multipart/form-data"),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 201, description = "Imported", body = Model,
+            headers(("Location" = String, description = "`/api/v1/models/{id}`"))),
+        (status = 400, description = "The spec part is not JSON", body = ErrorBody),
+        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Not multipart, a part missing or unknown, a bad spec field, or weights \
+            that do not fit the spec (`field` names the tensor)", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn import_model(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, AppError> {

@@ -1,4 +1,5 @@
-//! The HTTP API (see README / API.md): one module per resource, each with its `router()`.
+//! The HTTP API (see README / API.md): one module per resource, each with its `router()`
+//! of full paths (`/api/v1/...`, `/v2/...`), and `openapi` documenting them all.
 
 pub mod auth;
 pub mod datasets;
@@ -9,6 +10,7 @@ pub mod health;
 pub mod import;
 pub mod jobs;
 pub mod models;
+pub mod openapi;
 pub mod predict;
 pub mod telemetry;
 pub mod v2;
@@ -68,23 +70,22 @@ pub fn router(state: AppState) -> Router {
     let static_dir = state.config.static_dir.clone();
     let index = static_dir.join("index.html");
     let timeout = Duration::from_secs(state.config.limits.request_timeout_secs.max(1));
-    let api = Router::new()
+    let timed = Router::new()
+        .merge(health::router())
+        .merge(telemetry::router())
+        .merge(v2::router())
         .merge(datasets::router())
         .merge(jobs::router())
         .merge(models::router())
         .merge(evaluation::router())
         .merge(predict::router())
         .merge(experiments::router())
-        .merge(import::router());
-    let timed = Router::new()
-        .merge(health::router())
-        .merge(telemetry::router())
-        .merge(v2::router())
-        .nest("/api/v1", api)
+        .merge(import::router())
+        .merge(openapi::router())
         .fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
     // Event streams last as long as their job: no timeout there.
-    let streams = Router::new().nest("/api/v1", jobs::stream_router());
+    let streams = jobs::stream_router();
     let app = timed
         .merge(streams)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))

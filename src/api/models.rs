@@ -8,34 +8,50 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::error::ErrorBody;
 use super::{AppError, AppState};
-use crate::nn::Network;
 use crate::nn::io::from_safetensors;
+use crate::nn::{ModelSpec, Network};
 use crate::store;
 use crate::store::models::ModelRow;
+use crate::train::JobSpec;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/models", get(list_models))
-        .route("/models/{id}", get(get_model))
-        .route("/models/{id}/weights", get(get_weights))
+        .route("/api/v1/models", get(list_models))
+        .route("/api/v1/models/{id}", get(get_model))
+        .route("/api/v1/models/{id}/weights", get(get_weights))
 }
 
-#[derive(Debug, Serialize)]
+/// A trained (or imported) model.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Model {
     pub id: String,
+    /// The job that trained it; null for an imported model.
+    #[schema(required = true)]
     pub job_id: Option<String>,
+    /// The dataset it was trained on, or `custom` for an imported model without one.
     pub dataset: String,
     /// The architecture (input size, classes, layers, activation, ...).
+    #[schema(value_type = ModelSpec)]
     pub spec: Value,
     /// The JobSpec that trained it, when it was trained here.
+    #[schema(value_type = Option<JobSpec>, required = true)]
     pub job_spec: Option<Value>,
     pub parameters: i64,
+    #[schema(required = true)]
     pub test_accuracy: Option<f64>,
+    #[schema(required = true)]
     pub test_loss: Option<f64>,
     pub created_at: String,
+}
+
+/// `GET /api/v1/models`: newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelList {
+    pub models: Vec<Model>,
 }
 
 impl From<ModelRow> for Model {
@@ -54,24 +70,52 @@ impl From<ModelRow> for Model {
     }
 }
 
-async fn list_models(
+/// The trained and imported models.
+#[utoipa::path(get, path = "/api/v1/models", tag = "models",
+    params(("dataset" = Option<String>, Query, description = "Only models of this dataset")),
+    responses(
+        (status = 200, description = "The models", body = ModelList),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn list_models(
     State(state): State<AppState>,
     Query(query): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ModelList>, AppError> {
     let rows = store::models::list(&state.pool, query.get("dataset").map(String::as_str)).await?;
-    Ok(Json(
-        json!({ "models": rows.into_iter().map(Model::from).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(ModelList {
+        models: rows.into_iter().map(Model::from).collect(),
+    }))
 }
 
-async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Model>, AppError> {
+/// One model.
+#[utoipa::path(get, path = "/api/v1/models/{id}", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The model", body = Model),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Model>, AppError> {
     let row = store::models::get(&state.pool, &id)
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;
     Ok(Json(Model::from(row)))
 }
 
-async fn get_weights(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+/// The weights as a safetensors file.
+///
+/// Tensor names follow PyTorch's `nn.Linear`: `dense.{i}.weight` [out, in], `dense.{i}.bias`
+/// [out], and for batch norm `bn.{i}.weight`, `bn.{i}.bias`, `bn.{i}.running_mean`,
+/// `bn.{i}.running_var`; the architecture is in the file's metadata.
+#[utoipa::path(get, path = "/api/v1/models/{id}/weights", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The safetensors file", body = Vec<u8>, content_type = "application/octet-stream",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"{id}.safetensors\"`"))),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn get_weights(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
     let bytes = store::models::weights(&state.pool, &id)
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;

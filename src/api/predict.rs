@@ -8,14 +8,14 @@ use base64::Engine;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::error::finite_f32s;
+use super::error::{ErrorBody, finite_f32s};
 use super::models::load_network;
 use super::{AppError, AppJson, AppState};
 use crate::data::preprocess_digit;
 use crate::nn::MatMul;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/models/{id}/predict", post(predict))
+    Router::new().route("/api/v1/models/{id}/predict", post(predict))
 }
 
 /// Rows per request, and pixels per PNG: enough for any real use, bounded memory.
@@ -24,21 +24,29 @@ const MAX_PNG_PIXELS: u64 = 4096 * 4096;
 /// Batches up to this size run inline; larger ones on the blocking pool.
 const INLINE_ROWS: usize = 64;
 
-#[derive(Debug, Deserialize)]
+/// Exactly one of `inputs`, `images`, `png_base64`; at most 10000 rows.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"inputs": [[0, 1], [1, 1]]}))]
 pub struct PredictRequest {
+    /// Rows of the model's input size (784 for MNIST, pixel values in [0, 1]; 2 for gates).
     inputs: Option<Vec<Vec<f64>>>,
+    /// Square images (28 rows of 28 values for MNIST), for models whose input size is a square.
     images: Option<Vec<Vec<Vec<f64>>>>,
+    /// A PNG of a digit (any size, dark on light or light on dark; a `data:` URL prefix is
+    /// accepted), preprocessed as MNIST was; for models of 784 inputs.
     png_base64: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The most probable class and every class's probability.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Prediction {
     pub label: usize,
     pub probabilities: Vec<f32>,
 }
 
-#[derive(Debug, Serialize)]
+/// One prediction per row, in order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PredictResponse {
     pub predictions: Vec<Prediction>,
     /// For `png_base64`: the 28x28 image the model received (row-major, 0..1).
@@ -46,7 +54,20 @@ pub struct PredictResponse {
     pub input_image: Option<Vec<f32>>,
 }
 
-async fn predict(
+/// Predictions of a stored model.
+#[utoipa::path(post, path = "/api/v1/models/{id}/predict", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    request_body = PredictRequest,
+    responses(
+        (status = 200, description = "The predictions", body = PredictResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Unknown field or bad value (`field` names it, e.g. `inputs[0][3]`)",
+            body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn predict(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AppJson(req): AppJson<PredictRequest>,

@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::error::ErrorBody;
 use super::{AppError, AppState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,7 +69,17 @@ pub fn router() -> Router<AppState> {
 
 const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
-async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+/// Prometheus metrics (OpenMetrics text).
+///
+/// `nnlab_jobs{status}`, `nnlab_queue_depth`, `nnlab_training_samples_per_second`,
+/// `nnlab_predict_seconds` (histogram).
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "get_prometheus_metrics",
+    responses(
+        (status = 200, description = "The metrics", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let t = &state.telemetry;
     let counts: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         .fetch_all(&state.pool)

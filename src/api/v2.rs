@@ -20,9 +20,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::error::{finite_f32s, parse_json};
+use super::error::{ErrorBody, finite_f32s, parse_json};
 use super::models::load_network;
 use super::{AppError, AppState};
 use crate::nn::{MatMul, Network};
@@ -53,22 +53,86 @@ const MAX_ROWS: usize = 10_000;
 /// Batches up to this size run inline; larger ones on the blocking pool.
 const INLINE_ROWS: usize = 64;
 
-async fn get_server_metadata() -> Json<Value> {
-    Json(json!({"name": "nnlab", "version": env!("CARGO_PKG_VERSION"), "extensions": []}))
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ServerMetadata {
+    #[schema(example = "nnlab")]
+    name: &'static str,
+    version: &'static str,
+    /// None: the binary tensor data extension is not supported.
+    extensions: Vec<String>,
 }
 
-async fn get_live() -> Json<Value> {
-    Json(json!({"live": true}))
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ServerLive {
+    live: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ServerReady {
+    ready: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelMetadata {
+    /// The model id.
+    name: String,
+    /// Always `["1"]`.
+    versions: Vec<&'static str>,
+    #[schema(example = "nnlab")]
+    platform: &'static str,
+    /// `input`: FP32 [-1, input_size].
+    inputs: Vec<TensorMetadata>,
+    /// `probabilities`: FP32 [-1, classes]; `label`: INT64 [-1].
+    outputs: Vec<TensorMetadata>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TensorMetadata {
+    name: &'static str,
+    #[schema(examples("FP32", "INT64"))]
+    datatype: &'static str,
+    /// -1 = any number of rows.
+    shape: Vec<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelReady {
+    name: String,
+    ready: bool,
+}
+
+/// Server metadata.
+#[utoipa::path(get, path = "/v2", tag = "v2",
+    responses((status = 200, description = "Name, version, extensions", body = ServerMetadata)))]
+pub(crate) async fn get_server_metadata() -> Json<ServerMetadata> {
+    Json(ServerMetadata {
+        name: "nnlab",
+        version: env!("CARGO_PKG_VERSION"),
+        extensions: Vec::new(),
+    })
+}
+
+/// Server liveness.
+#[utoipa::path(get, path = "/v2/health/live", tag = "v2",
+    responses((status = 200, description = "Alive", body = ServerLive)))]
+pub(crate) async fn get_live() -> Json<ServerLive> {
+    Json(ServerLive { live: true })
 }
 
 /// Ready when the database answers.
-async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/v2/health/ready", tag = "v2", operation_id = "get_v2_ready",
+    responses(
+        (status = 200, description = "Ready", body = ServerReady, example = json!({"ready": true})),
+        (status = 503, description = "The database does not answer (this body, not the error shape)",
+            body = ServerReady, example = json!({"ready": false})),
+    ))]
+pub(crate) async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<ServerReady>) {
     let answered: Result<i64, _> = sqlx::query_scalar("SELECT 1").fetch_one(&state.pool).await;
     match answered {
-        Ok(_) => (StatusCode::OK, Json(json!({"ready": true}))),
+        Ok(_) => (StatusCode::OK, Json(ServerReady { ready: true })),
         Err(e) => {
             tracing::warn!(error = %e, "database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false})))
+            (StatusCode::SERVICE_UNAVAILABLE, Json(ServerReady { ready: false }))
         }
     }
 }
@@ -84,98 +148,198 @@ fn check_version(name: &str, version: &str) -> Result<(), AppError> {
     }
 }
 
-async fn get_model_metadata(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+/// Model metadata: its input and output tensors.
+#[utoipa::path(get, path = "/v2/models/{name}", tag = "v2",
+    params(("name" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The model's metadata", body = ModelMetadata),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn get_model_metadata(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ModelMetadata>, AppError> {
     let net = load_network(&state, &name).await?;
-    let (input_size, classes) = (net.spec.input_size, net.spec.classes);
-    Ok(Json(json!({
-        "name": name,
-        "versions": [VERSION],
-        "platform": "nnlab",
-        "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, input_size]}],
-        "outputs": [
-            {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, classes]},
-            {"name": LABEL, "datatype": "INT64", "shape": [-1]},
+    let (input_size, classes) = (net.spec.input_size as i64, net.spec.classes as i64);
+    let tensor = |name, datatype, shape| TensorMetadata { name, datatype, shape };
+    Ok(Json(ModelMetadata {
+        name,
+        versions: vec![VERSION],
+        platform: "nnlab",
+        inputs: vec![tensor(INPUT, "FP32", vec![-1, input_size])],
+        outputs: vec![
+            tensor(PROBABILITIES, "FP32", vec![-1, classes]),
+            tensor(LABEL, "INT64", vec![-1]),
         ],
-    })))
+    }))
 }
 
-async fn get_model_version_metadata(
+/// Metadata of a model version (only version `1` exists).
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "v2",
+    params(
+        ("name" = String, Path, description = "Model id"),
+        ("version" = String, Path, description = "Must be `1`"),
+    ),
+    responses(
+        (status = 200, description = "The model's metadata", body = ModelMetadata),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn get_model_version_metadata(
     state: State<AppState>,
     Path((name, version)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ModelMetadata>, AppError> {
     check_version(&name, &version)?;
     get_model_metadata(state, Path(name)).await
 }
 
 /// A stored model that loads is ready; an unknown one is 404.
-async fn get_model_ready(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "v2",
+    params(("name" = String, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "Ready", body = ModelReady),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 500, description = "Internal error (the stored model does not load)", body = ErrorBody),
+    ))]
+pub(crate) async fn get_model_ready(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ModelReady>, AppError> {
     load_network(&state, &name).await?;
-    Ok(Json(json!({"name": name, "ready": true})))
+    Ok(Json(ModelReady { name, ready: true }))
 }
 
-async fn get_model_version_ready(
+/// Readiness of a model version (only version `1` exists).
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "v2",
+    params(
+        ("name" = String, Path, description = "Model id"),
+        ("version" = String, Path, description = "Must be `1`"),
+    ),
+    responses(
+        (status = 200, description = "Ready", body = ModelReady),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        (status = 500, description = "Internal error (the stored model does not load)", body = ErrorBody),
+    ))]
+pub(crate) async fn get_model_version_ready(
     state: State<AppState>,
     Path((name, version)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ModelReady>, AppError> {
     check_version(&name, &version)?;
     get_model_ready(state, Path(name)).await
 }
 
-#[derive(Debug, Deserialize)]
+/// An inference request: one input tensor `input`, FP32 (or FP64) of shape [N, input_size].
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [0, 1]}]}))]
 pub struct InferRequest {
+    /// Echoed in the response.
     id: Option<String>,
+    /// Exactly one tensor.
     inputs: Vec<InferInput>,
+    /// The outputs to answer, in this order; all when omitted.
     outputs: Option<Vec<RequestedOutput>>,
     /// Any parameters are accepted and ignored.
     #[allow(dead_code)]
+    #[schema(value_type = Option<Object>)]
     parameters: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct InferInput {
+pub struct InferInput {
+    /// Must be `input`.
     name: String,
+    /// [N, input_size], N in 1..=10000.
     shape: Vec<usize>,
+    /// `FP32` or `FP64`.
     datatype: String,
+    /// The values, row-major: flat or nested arrays of numbers.
+    #[schema(value_type = TensorData)]
     data: FlatData,
     #[allow(dead_code)]
+    #[schema(value_type = Option<Object>)]
     parameters: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RequestedOutput {
+pub struct RequestedOutput {
+    /// `probabilities` or `label`.
     name: String,
     #[allow(dead_code)]
+    #[schema(value_type = Option<Object>)]
     parameters: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Serialize)]
+/// Tensor data (documentation only): an array whose items are numbers or arrays of the same
+/// kind, flattened row-major.
+pub struct TensorData;
+
+impl utoipa::PartialSchema for TensorData {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Ref, Type};
+        ArrayBuilder::new()
+            .items(
+                OneOfBuilder::new()
+                    .item(ObjectBuilder::new().schema_type(Type::Number))
+                    .item(Ref::from_schema_name("TensorData")),
+            )
+            .description(Some("Numbers, or arrays of numbers nested to any depth (row-major)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TensorData {}
+
+/// The answer of an inference request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InferResponse {
+    /// The model id.
     model_name: String,
+    #[schema(example = "1")]
     model_version: &'static str,
+    /// The request's `id`, when it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     outputs: Vec<OutputTensor>,
 }
 
-#[derive(Debug, Serialize)]
-struct OutputTensor {
+/// `probabilities` (FP32, [N, classes]) or `label` (INT64, [N]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OutputTensor {
     name: &'static str,
     shape: Vec<usize>,
+    #[schema(examples("FP32", "INT64"))]
     datatype: &'static str,
     data: OutputData,
 }
 
-#[derive(Debug, Serialize)]
+/// Flat, row-major values.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum OutputData {
     Fp32(Vec<f32>),
     Int64(Vec<i64>),
 }
 
-async fn infer_version(
+/// Inference on a model version (only version `1` exists).
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "v2",
+    params(
+        ("name" = String, Path, description = "Model id"),
+        ("version" = String, Path, description = "Must be `1`"),
+    ),
+    request_body = InferRequest,
+    responses(
+        (status = 200, description = "The outputs", body = InferResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A bad request (the protocol's 400), or binary tensor data", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn infer_version(
     state: State<AppState>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
@@ -185,7 +349,22 @@ async fn infer_version(
     infer(state, Path(name), headers, body).await
 }
 
-async fn infer(
+/// Inference: class probabilities and labels for the rows of the `input` tensor.
+///
+/// Tensor data travel as JSON only: the binary tensor data extension (an
+/// `Inference-Header-Content-Length` header) is refused with a 422.
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "v2",
+    params(("name" = String, Path, description = "Model id")),
+    request_body = InferRequest,
+    responses(
+        (status = 200, description = "The outputs", body = InferResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A bad request (the protocol's 400), or binary tensor data", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,

@@ -13,8 +13,9 @@ use crate::rng::Rng;
 
 /// Maximum strength of each random perturbation; 0 switches it off. All zeros (the default)
 /// is exactly the identity.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schema(default)]
 pub struct AugmentConfig {
     /// Shift drawn from U(-m, m) pixels, per axis.
     pub max_shift_px: f32,

@@ -32,7 +32,7 @@ pub const DATASET_NAMES: [&str; 10] = [
     "gaussian",
 ];
 
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     /// IDX image files.
@@ -43,7 +43,7 @@ pub enum DatasetKind {
     Toy,
 }
 
-#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Clone, Debug, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DatasetInfo {
     pub name: String,
     pub kind: DatasetKind,

@@ -5,31 +5,41 @@ use serde_json::Value;
 
 use crate::store::jobs::JobRow;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub epoch: i64,
     pub epochs: i64,
     pub fraction: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobResult {
     pub model_id: String,
+    #[schema(required = true)]
     pub test_accuracy: Option<f64>,
+    #[schema(required = true)]
     pub test_loss: Option<f64>,
+    #[schema(required = true)]
     pub train_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: String,
+    #[schema(value_type = crate::api::openapi::JobStatus)]
     pub status: String,
+    /// The JobSpec with every default filled in.
+    #[schema(value_type = crate::train::JobSpec)]
     pub spec: Value,
     pub progress: Progress,
     pub created_at: String,
+    #[schema(required = true)]
     pub started_at: Option<String>,
+    #[schema(required = true)]
     pub finished_at: Option<String>,
+    #[schema(required = true)]
     pub error: Option<String>,
+    #[schema(required = true)]
     pub result: Option<JobResult>,
 }
 

@@ -25,7 +25,7 @@ pub struct HistogramExperiment {
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LayerHistogram {
     pub layer: usize,
     /// bins + 1 bin edges, ascending.

@@ -5,7 +5,7 @@
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
     /// L = -1/N sum_i log softmax(z_i)[y_i], computed as logsumexp(z_i) - z_i[y_i] so that

@@ -21,7 +21,7 @@ use super::layer::Role;
 use super::matmul::{DisjointSlice, MatMul};
 use super::network::Network;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
     Sgd,
@@ -251,7 +251,7 @@ fn update(c: &OptimizerConfig, t: u64, lr: f32, w: &mut [f32], g: &[f32], a: &mu
 }
 
 /// Learning rate as a function of the epoch (0-based), set at the start of each epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
 pub enum LrSchedule {
     #[default]

@@ -11,7 +11,7 @@ pub struct Perceptron {
 }
 
 /// One row of a truth table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TruthRow {
     pub inputs: Vec<u8>,
     pub sum: f32,

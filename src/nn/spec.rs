@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::activation::Activation;
 
 /// The hidden-layer nonlinearity as the API names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivationName {
     Step,
@@ -44,7 +44,7 @@ impl ActivationName {
 }
 
 /// Layer sizes and the choices that change the network's structure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelSpec {
     pub input_size: usize,
     pub classes: usize,

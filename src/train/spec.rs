@@ -7,7 +7,7 @@ use crate::data::AugmentConfig;
 use crate::nn::{ActivationName, Init, Loss, LrSchedule, ModelSpec, OptimizerConfig, OptimizerKind, Regularization};
 
 /// The initialisation as the API names it (`normal` takes `init_std`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InitName {
     Zeros,
@@ -16,18 +16,23 @@ pub enum InitName {
     He,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schema(default)]
 pub struct JobSpec {
+    #[schema(required = true, example = "mnist")]
     pub dataset: String,
     pub hidden_layers: Vec<usize>,
     pub activation: ActivationName,
+    #[schema(default = 0.01)]
     pub activation_alpha: f32,
     pub maxout_pieces: usize,
     pub init: InitName,
+    #[schema(default = 0.01)]
     pub init_std: f32,
     pub loss: Loss,
     pub optimizer: OptimizerKind,
+    #[schema(default = 0.001)]
     pub learning_rate: f32,
     pub lr_schedule: LrSchedule,
     pub batch_size: usize,
@@ -37,6 +42,7 @@ pub struct JobSpec {
     pub dropout: f32,
     pub batch_norm: bool,
     pub augment: Option<AugmentConfig>,
+    #[schema(default = 0.1)]
     pub validation_split: f32,
     pub k_folds: Option<usize>,
     pub train_samples: Option<usize>,
