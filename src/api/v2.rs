@@ -313,11 +313,12 @@ pub struct OutputTensor {
     shape: Vec<usize>,
     #[schema(examples("FP32", "INT64"))]
     datatype: &'static str,
+    /// Flat, row-major values: probabilities for FP32, class indices for INT64.
+    #[schema(value_type = Vec<f64>)]
     data: OutputData,
 }
 
-/// Flat, row-major values.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum OutputData {
     Fp32(Vec<f32>),

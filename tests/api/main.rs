@@ -8,6 +8,7 @@ mod import;
 mod jobs;
 mod lecture;
 mod limits;
+mod openapi;
 mod predictions;
 mod restart;
 mod v2;
