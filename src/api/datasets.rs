@@ -22,17 +22,19 @@ const MAX_SAMPLE: usize = 1000;
 /// `GET /api/v1/datasets`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DatasetList {
+    #[serde(serialize_with = "super::via_value")]
     pub datasets: Vec<DatasetInfo>,
 }
 
 /// The first training rows of a dataset and their labels.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DatasetSample {
-    pub name: String,
     /// One row of features per sample (pixels in [0, 1] for images).
+    #[serde(serialize_with = "super::via_value")]
     pub inputs: Vec<Vec<f32>>,
     /// The class of each row.
     pub labels: Vec<u8>,
+    pub name: String,
 }
 
 /// The first `n` training rows (and labels) of a dataset.

@@ -19,11 +19,11 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
-    /// What went wrong, for people.
-    pub message: String,
     /// The field at fault, when one is (its path, e.g. `augment.max_scale` or `inputs[0][3]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// What went wrong, for people.
+    pub message: String,
 }
 
 /// The machine-readable kind of an error; each goes with one status.

@@ -32,15 +32,19 @@ pub struct PerceptronRequest {
 /// The truth table over {0,1}^n, inputs counting up in binary.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TruthTable {
-    /// The weights as used (f32).
-    pub weights: Vec<f32>,
+    #[serde(serialize_with = "super::via_value")]
     pub bias: f32,
+    #[serde(serialize_with = "super::via_value")]
     pub rows: Vec<TruthRow>,
+    /// The weights as used (f32).
+    #[serde(serialize_with = "super::via_value")]
+    pub weights: Vec<f32>,
 }
 
 /// One activation histogram per layer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Histograms {
+    #[serde(serialize_with = "super::via_value")]
     pub layers: Vec<LayerHistogram>,
 }
 

@@ -39,15 +39,16 @@ pub fn stream_router() -> Router<AppState> {
 /// `GET /api/v1/jobs`: newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobList {
+    #[serde(serialize_with = "super::via_value")]
     pub jobs: Vec<Job>,
 }
 
 /// The loss history of a job.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MetricsHistory {
-    pub job_id: String,
     /// One row per epoch (and fold), in order.
     pub epochs: Vec<EpochRow>,
+    pub job_id: String,
     /// Sampled mini-batch losses.
     pub steps: Vec<StepPoint>,
 }
@@ -60,31 +61,31 @@ pub struct EpochRow {
     /// 1-based fold for k-fold cross-validation, absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fold: Option<i64>,
+    /// Mean L2 norm of each dense layer's weight gradient over the epoch, input side first.
+    pub grad_norms: Vec<f64>,
     #[schema(required = true)]
-    pub train_loss: Option<f64>,
+    pub learning_rate: Option<f64>,
+    #[schema(required = true)]
+    pub seconds: Option<f64>,
     #[schema(required = true)]
     pub train_accuracy: Option<f64>,
     #[schema(required = true)]
-    pub val_loss: Option<f64>,
+    pub train_loss: Option<f64>,
     #[schema(required = true)]
     pub val_accuracy: Option<f64>,
     #[schema(required = true)]
-    pub learning_rate: Option<f64>,
-    /// Mean L2 norm of each dense layer's weight gradient over the epoch, input side first.
-    pub grad_norms: Vec<f64>,
+    pub val_loss: Option<f64>,
     /// L2 norm of each dense layer's weights at the end of the epoch, input side first.
     pub weight_norms: Vec<f64>,
-    #[schema(required = true)]
-    pub seconds: Option<f64>,
 }
 
 /// Mean mini-batch loss over the steps since the previous sample.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StepPoint {
-    /// 1-based count of optimizer steps since the start of the run.
-    pub step: i64,
     pub epoch: i64,
     pub loss: f64,
+    /// 1-based count of optimizer steps since the start of the run.
+    pub step: i64,
 }
 
 const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];

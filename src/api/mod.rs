@@ -40,6 +40,17 @@ pub use error::{AppError, AppJson};
 /// Largest request body: a drawn digit as PNG or a batch of ~1000 MNIST rows fits.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Serializes a field through `serde_json::Value`, as the handlers' `json!` bodies did before
+/// they were typed, so the bytes sent stay the same: f32 values widened to f64 (0.1f32 as
+/// 0.10000000149011612) and object keys sorted. (The typed response structs list their own
+/// fields in alphabetical order for the same reason.)
+pub(crate) fn via_value<T: serde::Serialize, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    serde_json::to_value(value)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {

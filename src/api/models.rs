@@ -51,6 +51,7 @@ pub struct Model {
 /// `GET /api/v1/models`: newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ModelList {
+    #[serde(serialize_with = "super::via_value")]
     pub models: Vec<Model>,
 }
 

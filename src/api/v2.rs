@@ -55,11 +55,11 @@ const INLINE_ROWS: usize = 64;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServerMetadata {
+    /// None: the binary tensor data extension is not supported.
+    extensions: Vec<String>,
     #[schema(example = "nnlab")]
     name: &'static str,
     version: &'static str,
-    /// None: the binary tensor data extension is not supported.
-    extensions: Vec<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -74,23 +74,23 @@ pub struct ServerReady {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ModelMetadata {
-    /// The model id.
-    name: String,
-    /// Always `["1"]`.
-    versions: Vec<&'static str>,
-    #[schema(example = "nnlab")]
-    platform: &'static str,
     /// `input`: FP32 [-1, input_size].
     inputs: Vec<TensorMetadata>,
+    /// The model id.
+    name: String,
     /// `probabilities`: FP32 [-1, classes]; `label`: INT64 [-1].
     outputs: Vec<TensorMetadata>,
+    #[schema(example = "nnlab")]
+    platform: &'static str,
+    /// Always `["1"]`.
+    versions: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TensorMetadata {
-    name: &'static str,
     #[schema(examples("FP32", "INT64"))]
     datatype: &'static str,
+    name: &'static str,
     /// -1 = any number of rows.
     shape: Vec<i64>,
 }
@@ -162,7 +162,7 @@ pub(crate) async fn get_model_metadata(
 ) -> Result<Json<ModelMetadata>, AppError> {
     let net = load_network(&state, &name).await?;
     let (input_size, classes) = (net.spec.input_size as i64, net.spec.classes as i64);
-    let tensor = |name, datatype, shape| TensorMetadata { name, datatype, shape };
+    let tensor = |name, datatype, shape| TensorMetadata { datatype, name, shape };
     Ok(Json(ModelMetadata {
         name,
         versions: vec![VERSION],
