@@ -11,10 +11,14 @@ use crate::helpers::{long_spec, spawn_app_with, xor_spec};
 async fn predictions_keep_answering_while_two_jobs_train() {
     let app = spawn_app_with(|c| c.workers = 2).await;
     let xor = app.submit(&xor_spec(200)).await;
-    let model = app.wait_finished(&xor).await["result"]["model_id"].as_str().unwrap().to_string();
+    let model = app.wait_finished(&xor).await["result"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let training = [app.submit(&long_spec()).await, app.submit(&long_spec()).await];
     for id in &training {
-        app.wait_for(id, Duration::from_secs(60), |j| j["status"] == "running").await;
+        app.wait_for(id, Duration::from_secs(60), |j| j["status"] == "running")
+            .await;
     }
     let epochs_before: Vec<i64> = {
         let mut v = Vec::new();
@@ -29,11 +33,20 @@ async fn predictions_keep_answering_while_two_jobs_train() {
         let url = app.url(&format!("/api/v1/models/{model}/predict"));
         tokio::spawn(async move {
             for _ in 0..25 {
-                let r = client.post(&url).json(&json!({"inputs": [[0, 0], [0, 1], [1, 0], [1, 1]]})).send().await.unwrap();
+                let r = client
+                    .post(&url)
+                    .json(&json!({"inputs": [[0, 0], [0, 1], [1, 0], [1, 1]]}))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
                 let out: Value = r.json().await.unwrap();
-                let labels: Vec<u64> =
-                    out["predictions"].as_array().unwrap().iter().map(|p| p["label"].as_u64().unwrap()).collect();
+                let labels: Vec<u64> = out["predictions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["label"].as_u64().unwrap())
+                    .collect();
                 assert_eq!(labels, vec![0, 1, 1, 0]);
             }
         })
