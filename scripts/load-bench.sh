@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Load benchmark (not a test): batch-1 JSON predictions on the W1 model, side by side with a
+# trivial route of the same server, then again while a training job runs.
+# Needs wrk (Debian: apt-get install wrk). Traffic stays on 127.0.0.1.
+#   scripts/load-bench.sh [seconds per run, default 10] [connections, default 16]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=${2:-16}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+cargo build --release --quiet
+tmp=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
+
+./target/release/nnlab --addr 127.0.0.1:0 --database-url "sqlite://$tmp/bench.db" --demo-model false \
+  --request-timeout-secs 60 2> "$tmp/server.log" &
+server=$!
+for _ in $(seq 100); do grep -q "listening" "$tmp/server.log" && break; sleep 0.1; done
+addr=$(grep -o 'addr=[0-9.:]*' "$tmp/server.log" | head -1 | cut -d= -f2)
+url="http://$addr"
+
+post() { curl -sf -X POST "$url$1" -H 'content-type: application/json' -d "$2"; }
+wait_done() {
+  while :; do
+    s=$(curl -sf "$url/api/v1/jobs/$1" | python3 -c 'import sys,json; print(json.load(sys.stdin)["status"])')
+    [ "$s" = succeeded ] && return 0
+    [ "$s" = failed ] || [ "$s" = cancelled ] && { echo "job $1 $s"; exit 1; }
+    sleep 0.5
+  done
+}
+echo "training the W1 model..."
+job=$(post /api/v1/jobs "$(cat examples/specs/w1.json)" | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+wait_done "$job"
+model=$(curl -sf "$url/api/v1/jobs/$job" | python3 -c 'import sys,json; print(json.load(sys.stdin)["result"]["model_id"])')
+
+# One real MNIST test digit as the request body.
+python3 - "$tmp/body.json" <<'PY'
+import gzip, json, sys
+raw = gzip.open("data/mnist/t10k-images-idx3-ubyte.gz").read()[16:16 + 784]
+json.dump({"inputs": [[b / 255 for b in raw]]}, open(sys.argv[1], "w"))
+PY
+cat > "$tmp/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$tmp/body.json"); wrk.body = f:read("*a"); f:close()
+LUA
+
+run() { # name path [script]
+  local out
+  if [ -n "${3:-}" ]; then out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$3" "$url$2"); else out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$url$2"); fi
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  printf '| %-34s | %10s | %8s | %8s |\n' "$1" "$rps" "$p50" "$p99"
+}
+echo
+printf '| %-34s | %10s | %8s | %8s |\n' route "req/s" p50 p99
+echo "|---|---|---|---|"
+run "GET /healthz (trivial)" /healthz
+run "POST predict, batch 1 (W1)" "/api/v1/models/$model/predict" "$tmp/post.lua"
+busy=$(post /api/v1/jobs '{"dataset":"mnist","hidden_layers":[256,128],"epochs":50,"validation_split":0}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+sleep 2
+run "GET /healthz, while training" /healthz
+run "POST predict, while training" "/api/v1/models/$model/predict" "$tmp/post.lua"
+curl -sf -X POST "$url/api/v1/jobs/$busy/cancel" > /dev/null
+if [ -n "${NNLAB_PROFILE:-}" ]; then
+  wrk -t1 -c"$conns" -d8s -s "$tmp/post.lua" "$url/api/v1/models/$model/predict" > /dev/null &
+  sleep 1; perf record -g -o "$NNLAB_PROFILE" -p "$server" -- sleep 5 > /dev/null 2>&1; wait
+fi
