@@ -90,6 +90,15 @@ async fn every_bad_request_gets_its_documented_status_and_error_shape_and_change
     let some_inputs = r#"{"inputs":[[0,1]]}"#;
     // Just over the 16 MiB limit, so that little of it is left unread when the server answers.
     let too_large = format!(r#"{{"dataset":"{}"}}"#, "a".repeat(16 * 1024 * 1024));
+    // Deep nesting: typed fields refuse it at the first wrong type (422 naming where), and a
+    // deep top-level array is valid JSON but not an object (422). Never a stack overflow.
+    let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_spec = format!(
+        r#"{{"dataset":"xor","hidden_layers":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let deep_inputs = format!(r#"{{"inputs":{}{}}}"#, "[".repeat(5_000), "]".repeat(5_000));
     #[rustfmt::skip]
     let rows = vec![
         // Not JSON at all -> 400.
@@ -186,6 +195,9 @@ async fn every_bad_request_gets_its_documented_status_and_error_shape_and_change
         row(POST, &predict, r#"{"images":[[[0,1],[1,0]]]}"#, INVALID, Some("images")),
         // Over the body limit.
         row(POST, jobs, &too_large, (413, "payload_too_large"), None),
+        row(POST, jobs, &deep_spec, INVALID, Some("hidden_layers[0]")),
+        row(POST, &predict, &deep_inputs, INVALID, Some("inputs[0][0]")),
+        row(POST, jobs, &deep_array, INVALID, None),
     ];
     assert!(rows.len() >= 30, "{} rows", rows.len());
 
