@@ -1,4 +1,4 @@
-//! The datasets a job can train on.
+//! The datasets a job can train on, and the lookup of a dataset named in a job or an import.
 
 use std::collections::HashMap;
 
@@ -97,4 +97,42 @@ pub(crate) async fn list_all(State(state): State<AppState>) -> Json<DatasetList>
         .await
         .unwrap_or_default();
     Json(DatasetList { datasets })
+}
+
+/// What a caller needs of a dataset it looks up by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Need {
+    /// Its shapes only: an import sizes a model by them, so the data need not be installed.
+    /// An unknown name is quoted back.
+    Shapes,
+    /// Its data: a job trains on them, so they must be installed. An unknown name is
+    /// answered with the names there are.
+    Data,
+}
+
+/// The dataset `name` from `list_datasets`, or a 422 on `dataset` when it is unknown (or,
+/// when its data are needed, not installed).
+pub(super) async fn resolve_dataset(state: &AppState, name: &str, need: Need) -> Result<DatasetInfo, AppError> {
+    let dir = state.data_dir.clone();
+    // Reading IDX headers touches the disk: off the async runtime.
+    let datasets = tokio::task::spawn_blocking(move || list_datasets(&dir))
+        .await
+        .unwrap_or_default();
+    let Some(info) = datasets.iter().find(|d| d.name == name) else {
+        let message = match need {
+            Need::Shapes => format!("unknown dataset {name:?}"),
+            Need::Data => {
+                let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+                format!("unknown dataset; one of {}", names.join(", "))
+            }
+        };
+        return Err(AppError::invalid("dataset", message));
+    };
+    if need == Need::Data && !info.available {
+        return Err(AppError::invalid(
+            "dataset",
+            format!("dataset {name} is not installed here"),
+        ));
+    }
+    Ok(info.clone())
 }

@@ -10,10 +10,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::datasets::{Need, resolve_dataset};
 use super::error::{ErrorBody, parse_json};
 use super::models::Model;
 use super::{AppError, AppState, MAX_BODY_BYTES};
-use crate::data::list_datasets;
 use crate::nn::io::{ModelIoError, from_safetensors_with_spec, to_safetensors};
 use crate::nn::{ActivationName, ModelSpec};
 use crate::store;
@@ -108,7 +108,7 @@ pub(crate) async fn import_model(
     let weights = weights_part.ok_or_else(|| AppError::invalid("weights", "the weights part is missing"))?;
     let import: ImportSpec = parse_json(&spec_bytes)?;
     let dataset = import.dataset.clone().unwrap_or_else(|| "custom".to_string());
-    let spec = model_spec(&state, import)?;
+    let spec = model_spec(&state, import).await?;
 
     let net = tokio::task::spawn_blocking(move || from_safetensors_with_spec(&spec, &weights))
         .await
@@ -145,8 +145,8 @@ pub(crate) async fn import_model(
 }
 
 /// Checks the architecture as a JobSpec's (same limits, same field names) and sizes it.
-fn model_spec(state: &AppState, import: ImportSpec) -> Result<ModelSpec, AppError> {
-    let (input_size, classes) = sizes(state, &import)?;
+async fn model_spec(state: &AppState, import: ImportSpec) -> Result<ModelSpec, AppError> {
+    let (input_size, classes) = sizes(state, &import).await?;
     let defaults = JobSpec::default();
     let job = JobSpec {
         dataset: import.dataset.unwrap_or_else(|| "custom".to_string()),
@@ -177,13 +177,10 @@ fn model_spec(state: &AppState, import: ImportSpec) -> Result<ModelSpec, AppErro
 
 /// Input size and classes: from the dataset when one is named (explicit sizes must then
 /// agree with it), else both given.
-fn sizes(state: &AppState, import: &ImportSpec) -> Result<(usize, usize), AppError> {
+async fn sizes(state: &AppState, import: &ImportSpec) -> Result<(usize, usize), AppError> {
     let (input_size, classes) = match &import.dataset {
         Some(name) => {
-            let info = list_datasets(&state.data_dir)
-                .into_iter()
-                .find(|d| &d.name == name)
-                .ok_or_else(|| AppError::invalid("dataset", format!("unknown dataset {name:?}")))?;
+            let info = resolve_dataset(state, name, Need::Shapes).await?;
             let input_size = info.input_shape.iter().product::<usize>();
             for (field, given, expected) in [
                 ("input_size", import.input_size, input_size),

@@ -15,9 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::datasets::{Need, resolve_dataset};
 use super::error::ErrorBody;
 use super::{AppError, AppJson, AppState};
-use crate::data::list_datasets;
 use crate::jobs::Job;
 use crate::jobs::view::TERMINAL;
 use crate::store;
@@ -117,27 +117,7 @@ pub(crate) async fn create_job(
     let limits = &state.config.limits;
     spec.validate_with(&limits.spec_limits())
         .map_err(|e| AppError::invalid(e.field, e.message))?;
-    let dir = state.data_dir.clone();
-    let datasets = tokio::task::spawn_blocking(move || list_datasets(&dir))
-        .await
-        .unwrap_or_default();
-    match datasets.iter().find(|d| d.name == spec.dataset) {
-        Some(d) if d.available => {}
-        Some(_) => {
-            return Err(AppError::invalid(
-                "dataset",
-                format!("dataset {} is not installed here", spec.dataset),
-            ));
-        }
-        None => {
-            let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
-            return Err(AppError::invalid(
-                "dataset",
-                format!("unknown dataset; one of {}", names.join(", ")),
-            ));
-        }
-    }
-    let info = datasets.iter().find(|d| d.name == spec.dataset).expect("found above");
+    let info = resolve_dataset(&state, &spec.dataset, Need::Data).await?;
     let input_size: usize = info.input_shape.iter().product();
     let parameters = spec.model_spec(input_size, info.classes).parameter_count();
     if parameters > limits.max_parameters {

@@ -1,5 +1,8 @@
 //! Predictions from a stored model: `inputs` (rows), `images` (28x28 grids) or
-//! `png_base64` (a drawn digit, preprocessed as MNIST was).
+//! `png_base64` (a drawn digit, preprocessed as MNIST was). Also the forward pass that the
+//! V2 inference protocol shares (`predict_rows`), so that both APIs answer identically.
+
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::routing::post;
@@ -12,14 +15,14 @@ use super::error::{ErrorBody, finite_f32s};
 use super::models::load_network;
 use super::{AppError, AppJson, AppState};
 use crate::data::preprocess_digit;
-use crate::nn::MatMul;
+use crate::nn::{MatMul, Network};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/models/{id}/predict", post(predict))
 }
 
-/// Rows per request, and pixels per PNG: enough for any real use, bounded memory.
-const MAX_ROWS: usize = 10_000;
+/// Rows per request (here and in V2), and pixels per PNG: enough for any real use, bounded memory.
+pub(super) const MAX_ROWS: usize = 10_000;
 const MAX_PNG_PIXELS: u64 = 4096 * 4096;
 /// Batches up to this size run inline; larger ones on the blocking pool.
 const INLINE_ROWS: usize = 64;
@@ -121,14 +124,8 @@ pub(crate) async fn predict(
         input_image = Some(pixels.clone());
         vec![pixels]
     };
-    let predictions = if rows.len() <= INLINE_ROWS {
-        run(&net, &rows)
-    } else {
-        let net = net.clone();
-        tokio::task::spawn_blocking(move || run(&net, &rows))
-            .await
-            .map_err(anyhow::Error::from)?
-    };
+    let x = Array2::from_shape_vec((rows.len(), rows[0].len()), rows.concat()).expect("rows have the model's width");
+    let predictions = predict_rows(&net, x).await?;
     state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
         predictions,
@@ -159,12 +156,25 @@ fn to_row(values: &[f64], width: usize, field: &str) -> Result<Vec<f32>, AppErro
     finite_f32s(values, field)
 }
 
-fn run(net: &crate::nn::Network, rows: &[Vec<f32>]) -> Vec<Prediction> {
-    let probabilities: Vec<Vec<f32>> = if rows.len() == 1 {
-        vec![net.predict_one(&rows[0])]
+/// One prediction per row of `x` ([N, input_size]), for native and V2 requests alike.
+/// Small batches run inline (cheaper than a hop to the blocking pool); larger ones on the
+/// blocking pool, so as not to stall the async runtime.
+pub(super) async fn predict_rows(net: &Arc<Network>, x: Array2<f32>) -> Result<Vec<Prediction>, AppError> {
+    if x.nrows() <= INLINE_ROWS {
+        return Ok(run(net, x));
+    }
+    let net = Arc::clone(net);
+    let predictions = tokio::task::spawn_blocking(move || run(&net, x))
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(predictions)
+}
+
+/// One row takes the batch-1 matrix-vector path, more rows the batched one.
+fn run(net: &Network, x: Array2<f32>) -> Vec<Prediction> {
+    let probabilities: Vec<Vec<f32>> = if x.nrows() == 1 {
+        vec![net.predict_one(x.row(0).as_slice().expect("a standard-layout row"))]
     } else {
-        let width = rows[0].len();
-        let x = Array2::from_shape_vec((rows.len(), width), rows.concat()).expect("rows have the model's width");
         net.predict_proba(x.view(), &MatMul::single())
             .rows()
             .into_iter()
@@ -174,6 +184,7 @@ fn run(net: &crate::nn::Network, rows: &[Vec<f32>]) -> Vec<Prediction> {
     probabilities
         .into_iter()
         .map(|p| {
+            // The first most probable class: ties go to the lower index.
             let label = p
                 .iter()
                 .enumerate()

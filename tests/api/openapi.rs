@@ -3,8 +3,8 @@
 //!
 //! Route coverage is checked three ways, so that neither a route missing from the document
 //! nor a documented route the router does not have can pass:
-//! - the source: every `.route("/path", get(..).post(..))` in `src/api/*.rs` (read at test
-//!   time; the modules use full paths and nothing is nested) must be a documented
+//! - the source: every `.route("/path", get(..).post(..))` in `src/api/**/*.rs` (read at
+//!   test time; the modules use full paths and nothing is nested) must be a documented
 //!   (method, path), and every documented one must be such a call;
 //! - the live router: each documented operation is called on a running server and must be
 //!   answered by a handler: not 405 and not the static index page of the fallback (the
@@ -240,17 +240,27 @@ fn source_routes(source: &str, file: &str) -> Vec<(String, String)> {
     routes
 }
 
+/// Every `.rs` file under `dir`, subdirectories included (a module may be a directory).
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[tokio::test]
 async fn every_route_in_the_source_is_documented_and_every_documented_route_is_in_the_source() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
     let mut in_source = BTreeSet::new();
-    let mut files = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        files += 1;
+    let sources = rust_files(&dir);
+    let files = sources.len();
+    for path in sources {
         let file = path.display().to_string();
         let source = source_without_comments(&path);
         // Routes are registered with their full path, so the grep sees them as served.
