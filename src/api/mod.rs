@@ -27,7 +27,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use lru::LruCache;
 use sqlx::SqlitePool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -79,7 +79,6 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let static_dir = state.config.static_dir.clone();
-    let index = static_dir.join("index.html");
     let timeout = Duration::from_secs(state.config.limits.request_timeout_secs.max(1));
     let timed = Router::new()
         .merge(health::router())
@@ -93,7 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(experiments::router())
         .merge(import::router())
         .merge(openapi::router())
-        .fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))
+        .fallback_service(ServeDir::new(static_dir))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
     // Event streams last as long as their job: no timeout there.
     let streams = jobs::stream_router();

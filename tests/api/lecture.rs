@@ -111,3 +111,19 @@ async fn prometheus_metrics_count_jobs_by_status_and_time_predictions() {
     assert!(text.contains("nnlab_predict_seconds_count 3"), "{text}");
     assert!(text.contains("nnlab_training_samples_per_second"), "{text}");
 }
+
+#[tokio::test]
+async fn the_page_is_served_at_the_root_and_a_missing_asset_is_a_404() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        r.text().await.unwrap().contains("#draw-canvas"),
+        "the index page documents its hooks"
+    );
+    let r = app.client.get(app.url("/js/app.js")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.client.get(app.url("/js/no-such-module.js")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a typo in an asset path is not answered with the page");
+}
