@@ -104,7 +104,7 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow) {
 
     let result = train_job(jobs, &row, stop).await;
     let outcome = match result {
-        Ok(outcome) => finish_succeeded(jobs, &row, outcome).await,
+        Ok((outcome, weights)) => finish_succeeded(jobs, &row, outcome, weights).await,
         Err(TrainError::Stopped) if jobs.is_shutting_down() => Ok("left running for the next start"),
         Err(TrainError::Stopped) => store::jobs::finish_without_model(jobs.pool(), &id, "cancelled", None)
             .await
@@ -127,7 +127,7 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow) {
 }
 
 /// Runs the trainer on a blocking thread while this task records its progress.
-async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Result<Outcome, TrainError> {
+async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Result<(Outcome, Vec<u8>), TrainError> {
     let spec: JobSpec = serde_json::from_str(&row.spec).map_err(|e| TrainError::Data(format!("stored spec: {e}")))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let threads = jobs.threads_per_job;
@@ -150,7 +150,10 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Res
             stop,
             checkpoint: None,
         };
-        train_resumable(&spec, &split.0, &split.1, &mm, &mut observer, resume.as_deref())
+        let outcome = train_resumable(&spec, &split.0, &split.1, &mm, &mut observer, resume.as_deref())?;
+        // Serialised here, still on the blocking thread.
+        let weights = to_safetensors(&outcome.network);
+        Ok((outcome, weights))
     });
     let mut steps: Vec<StepLoss> = Vec::new();
     let mut epochs_done = row.epoch;
@@ -191,13 +194,14 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Res
     }
 }
 
-async fn finish_succeeded(jobs: &Arc<Jobs>, row: &JobRow, outcome: Outcome) -> sqlx::Result<&'static str> {
+async fn finish_succeeded(
+    jobs: &Arc<Jobs>,
+    row: &JobRow,
+    outcome: Outcome,
+    weights: Vec<u8>,
+) -> sqlx::Result<&'static str> {
     let model_id = uuid::Uuid::now_v7().to_string();
     let spec_json = serde_json::to_string(&outcome.network.spec).expect("a spec serialises");
-    let weights = tokio::task::spawn_blocking(move || (to_safetensors(&outcome.network), outcome))
-        .await
-        .expect("serialising weights does not panic");
-    let (weights, outcome) = weights;
     let model = store::models::NewModel {
         id: &model_id,
         job_id: Some(&row.id),
