@@ -11,6 +11,7 @@ use super::error::ErrorBody;
 use super::models::load_network;
 use super::{AppError, AppState};
 use crate::nn::MatMul;
+use crate::nn::loss::argmax;
 use crate::store;
 
 pub fn router() -> Router<AppState> {
@@ -96,10 +97,7 @@ pub(crate) async fn get_evaluation(
             test.gather_into(chunk, &mut x.slice_mut(s![..chunk.len(), ..]), &mut labels);
             let p = net.predict_proba(x.slice(s![..chunk.len(), ..]), &mm);
             for ((row, &label), &index) in p.rows().into_iter().zip(&labels).zip(chunk) {
-                let predicted = row
-                    .iter()
-                    .enumerate()
-                    .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+                let predicted = argmax(row.as_slice().expect("an owned row"));
                 confusion[label as usize][predicted] += 1;
                 if predicted != label as usize && misclassified.len() < MAX_MISCLASSIFIED {
                     misclassified.push(Misclassified {

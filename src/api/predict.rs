@@ -15,6 +15,7 @@ use super::error::{ErrorBody, finite_f32s};
 use super::models::load_network;
 use super::{AppError, AppJson, AppState};
 use crate::data::preprocess_digit;
+use crate::nn::loss::argmax;
 use crate::nn::{MatMul, Network};
 
 pub fn router() -> Router<AppState> {
@@ -185,12 +186,8 @@ fn run(net: &Network, x: Array2<f32>) -> Vec<Prediction> {
         .into_iter()
         .map(|p| {
             // The first most probable class: ties go to the lower index.
-            let label = p
-                .iter()
-                .enumerate()
-                .fold(0, |best, (i, &v)| if v > p[best] { i } else { best });
             Prediction {
-                label,
+                label: argmax(&p),
                 probabilities: p,
             }
         })

@@ -13,6 +13,7 @@
 use ndarray::Array2;
 
 use super::layer::{Layer, Mode, Role};
+use super::loss::argmax;
 use super::{Activation, ActivationName, Init, Loss, MatMul, ModelSpec, Network, Regularization};
 use crate::rng::rng_from_seed;
 
@@ -42,10 +43,7 @@ fn loss_of(net: &Network, x: &Array2<f32>, labels: &[u8], loss: Loss, reg: Regul
             Layer::Maxout(m) => {
                 for row in input.rows() {
                     for group in row.to_vec().chunks(m.pieces) {
-                        let best = group
-                            .iter()
-                            .enumerate()
-                            .fold(0, |b, (t, &v)| if v > group[b] { t } else { b });
+                        let best = argmax(group);
                         pieces.extend((0..m.pieces).map(|t| t == best));
                     }
                 }

@@ -105,18 +105,23 @@ impl Loss {
     }
 }
 
+/// Index of the largest value; ties go to the first (the predicted class of a row, the
+/// winning piece of a maxout unit).
+#[inline]
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate().skip(1) {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 /// Index of each row's largest value (the predicted class).
 pub fn argmax_rows(z: ArrayView2<f32>) -> Vec<usize> {
     z.axis_iter(Axis(0))
-        .map(|row| {
-            let mut best = 0;
-            for (i, &v) in row.iter().enumerate() {
-                if v > row[best] {
-                    best = i;
-                }
-            }
-            best
-        })
+        .map(|row| row.as_slice().map_or_else(|| argmax(&row.to_vec()), argmax))
         .collect()
 }
 

@@ -121,7 +121,10 @@ impl Network {
     pub fn logits(&self, x: ArrayView2<f32>, mm: &MatMul) -> Array2<f32> {
         let mut h = self.layers[0].infer(x, mm);
         for layer in &self.layers[1..] {
-            h = layer.infer(h.view(), mm);
+            // Dropout is the identity at inference: skip it rather than copy the batch.
+            if !matches!(layer, Layer::Dropout(_)) {
+                h = layer.infer(h.view(), mm);
+            }
         }
         h
     }

@@ -2,27 +2,18 @@
 //! largest, out[:, j] = max_t z[:, j k + t]. The gradient is routed to the winning piece only
 //! (the lecture's "max gate").
 
+use std::borrow::Cow;
+
 use ndarray::{Array2, ArrayView2};
 
 use super::ensure_shape;
+use crate::nn::loss::argmax;
 
 #[derive(Debug, Clone)]
 pub struct Maxout {
     pub pieces: usize,
     pub(super) out: Array2<f32>,
     pub(super) grad_in: Array2<f32>,
-}
-
-/// Index of the largest of a unit's pieces; ties go to the first.
-#[inline]
-fn winner(pieces: &[f32]) -> usize {
-    let mut best = 0;
-    for (t, &v) in pieces.iter().enumerate().skip(1) {
-        if v > pieces[best] {
-            best = t;
-        }
-    }
-    best
 }
 
 impl Maxout {
@@ -38,10 +29,11 @@ impl Maxout {
     fn compute(&self, x: ArrayView2<f32>, out: &mut Array2<f32>) {
         let k = self.pieces;
         for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
-            let xr = xr.to_vec();
+            // Rows of the layers' own buffers are contiguous: no copy on the training path.
+            let xr = xr.as_slice().map_or_else(|| Cow::Owned(xr.to_vec()), Cow::Borrowed);
             for (j, o) in or.iter_mut().enumerate() {
                 let group = &xr[j * k..(j + 1) * k];
-                *o = group[winner(group)];
+                *o = group[argmax(group)];
             }
         }
     }
@@ -65,9 +57,9 @@ impl Maxout {
         ensure_shape(&mut self.grad_in, x.nrows(), x.ncols());
         self.grad_in.fill(0.0);
         for ((xr, gr), mut gir) in x.rows().into_iter().zip(g.rows()).zip(self.grad_in.rows_mut()) {
-            let xr = xr.to_vec();
+            let xr = xr.as_slice().map_or_else(|| Cow::Owned(xr.to_vec()), Cow::Borrowed);
             for (j, &gj) in gr.iter().enumerate() {
-                let t = winner(&xr[j * k..(j + 1) * k]);
+                let t = argmax(&xr[j * k..(j + 1) * k]);
                 gir[j * k + t] = gj;
             }
         }
