@@ -3,17 +3,23 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppState, router};
 use crate::config::Config;
-use crate::jobs::{DatasetCache, Jobs};
+use crate::jobs::{DatasetCache, Jobs, QueueSettings};
+use crate::server::{self, ServeLimits};
 use crate::store;
+
+/// How long a shutdown waits for workers to give their jobs back and for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 pub struct Application {
     listener: TcpListener,
+    serve_limits: ServeLimits,
     router: axum::Router,
     jobs: Arc<Jobs>,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -23,26 +29,37 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let pool = store::connect(&config.database_url).await?;
-        let requeued = store::jobs::requeue_interrupted(&pool).await?;
-        if requeued > 0 {
-            tracing::info!(requeued, "jobs interrupted by the last shutdown are queued again");
+        // A SQLite file is one server's: a job still `running` in it was left by an earlier
+        // process (killed, or stopped without giving it back), so its lease is void now.
+        // Each such start has spent an attempt: a job that kills its server ends `failed`
+        // after --max-attempts starts instead of crash-looping it.
+        let (requeued, failed) = store::jobs::reclaim_expired(&pool, i64::MAX).await?;
+        if requeued + failed > 0 {
+            tracing::info!(requeued, failed, "jobs left running by the last process were taken back");
         }
+        let settings = QueueSettings {
+            threads_per_job: config.threads_per_job(),
+            lease: Duration::from_secs(config.limits.lease_secs.max(1)),
+            max_attempts: config.limits.max_attempts.max(1),
+            max_queued: config.limits.max_queued_jobs,
+        };
+        let jobs = Jobs::new(pool.clone(), DatasetCache::new(config.data_dir.clone()), settings);
         if config.demo_model
-            && let Some(id) = crate::jobs::demo::ensure_demo_job(&pool).await?
+            && let Some(id) = crate::jobs::demo::ensure_demo_job(&jobs, &config.limits.spec_limits()).await?
         {
             tracing::info!(job = %id, "no MNIST model yet: training the demo model");
         }
-        let jobs = Jobs::new(
-            pool.clone(),
-            DatasetCache::new(config.data_dir.clone()),
-            config.threads_per_job(),
-        );
         let shutdown = CancellationToken::new();
         let workers = jobs.start_workers(config.workers.max(1), shutdown.clone());
-        let state = AppState::new(pool, Arc::clone(&jobs), &config);
+        let state = AppState::new(pool, Arc::clone(&jobs), &config, shutdown.clone());
         let listener = TcpListener::bind(config.addr).await?;
+        let serve_limits = ServeLimits {
+            header_timeout: Duration::from_secs(config.limits.header_timeout_secs.max(1)),
+            max_connections: config.limits.max_connections,
+        };
         Ok(Application {
             listener,
+            serve_limits,
             router: router(state),
             jobs,
             workers,
@@ -60,18 +77,26 @@ impl Application {
     }
 
     /// Serves until `shutdown_handle()` is cancelled (or SIGINT/SIGTERM with
-    /// [`Application::run_until_signal`]); running jobs are stopped and stay `running` in the
-    /// database, so the next start queues them again.
+    /// [`Application::run_until_signal`]). Then, at once: no new connections, every event
+    /// stream ends, every running job stops after its mini-batch and is given back to the
+    /// queue (no attempt spent); requests in flight may finish. All of it within
+    /// [`SHUTDOWN_GRACE`], whatever the clients do.
     pub async fn run(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let result = serve.await;
+        let connections = server::serve(self.listener, self.router, self.serve_limits, shutdown.clone()).await;
         self.jobs.stop_all_for_shutdown();
-        shutdown.cancel();
-        for w in self.workers {
-            let _ = w.await;
+        let drained = async {
+            for w in self.workers {
+                let _ = w.await;
+            }
+            connections.wait().await;
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+            tracing::warn!(
+                "shutdown: gave up waiting after {SHUTDOWN_GRACE:?} (a job still running is taken back at the next start)"
+            );
         }
-        Ok(result?)
+        Ok(())
     }
 
     pub async fn run_until_signal(self) -> anyhow::Result<()> {

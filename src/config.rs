@@ -52,8 +52,14 @@ pub struct Limits {
     #[arg(long, env = "NNLAB_MAX_UNITS", default_value_t = crate::train::spec::MAX_UNITS)]
     pub max_units: usize,
     /// Trainable parameters of one job's network.
-    #[arg(long, env = "NNLAB_MAX_PARAMETERS", default_value_t = 5_000_000)]
+    #[arg(long, env = "NNLAB_MAX_PARAMETERS", default_value_t = crate::train::spec::MAX_PARAMETERS)]
     pub max_parameters: usize,
+    #[arg(long, env = "NNLAB_MAX_BATCH_SIZE", default_value_t = crate::train::spec::MAX_BATCH_SIZE)]
+    pub max_batch_size: usize,
+    /// A job's estimated memory in MiB (parameters with optimizer state and checkpoints, one
+    /// batch's activations, its dataset); a job over it gets a 422 naming the field to change.
+    #[arg(long, env = "NNLAB_MAX_JOB_MEMORY_MIB", default_value_t = crate::train::spec::MAX_JOB_MEMORY_BYTES >> 20)]
+    pub max_job_memory_mib: u64,
     #[arg(long, env = "NNLAB_MAX_EPOCHS", default_value_t = crate::train::spec::MAX_EPOCHS)]
     pub max_epochs: usize,
     #[arg(long, env = "NNLAB_MAX_TRAIN_SAMPLES", default_value_t = crate::train::spec::MAX_TRAIN_SAMPLES)]
@@ -64,19 +70,48 @@ pub struct Limits {
     /// Seconds a request may take (all routes but the event streams).
     #[arg(long, env = "NNLAB_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Seconds a client may take to send a request's headers; slower connections are closed.
+    #[arg(long, env = "NNLAB_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Times a job may be claimed by a worker before it ends `failed` (a job that kills its
+    /// server is not retried for ever); a graceful shutdown gives its attempt back.
+    #[arg(long, env = "NNLAB_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Seconds a worker's lease on a job lasts without a heartbeat (renewed every third of it);
+    /// a job whose lease expires goes back to the queue.
+    #[arg(long, env = "NNLAB_LEASE_SECS", default_value_t = 30)]
+    pub lease_secs: u64,
+    /// Open event streams (`/events`) at once; more get 429.
+    #[arg(long, env = "NNLAB_MAX_EVENT_STREAMS", default_value_t = 64)]
+    pub max_event_streams: usize,
+    /// CPU-heavy synchronous requests at once (large predictions, evaluations, experiments,
+    /// imports); more get 503 with Retry-After.
+    #[arg(long, env = "NNLAB_MAX_HEAVY_REQUESTS", default_value_t = 4)]
+    pub max_heavy_requests: usize,
+    /// Open connections at once; more wait to be accepted.
+    #[arg(long, env = "NNLAB_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        use crate::train::spec::{MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_TRAIN_SAMPLES, MAX_UNITS};
+        let spec = crate::train::SpecLimits::default();
         Limits {
-            max_hidden_layers: MAX_HIDDEN_LAYERS,
-            max_units: MAX_UNITS,
-            max_parameters: 5_000_000,
-            max_epochs: MAX_EPOCHS,
-            max_train_samples: MAX_TRAIN_SAMPLES,
+            max_hidden_layers: spec.max_hidden_layers,
+            max_units: spec.max_units,
+            max_parameters: spec.max_parameters,
+            max_batch_size: spec.max_batch_size,
+            max_job_memory_mib: spec.max_job_memory_bytes >> 20,
+            max_epochs: spec.max_epochs,
+            max_train_samples: spec.max_train_samples,
             max_queued_jobs: 100,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            max_attempts: 3,
+            lease_secs: 30,
+            max_event_streams: 64,
+            max_heavy_requests: 4,
+            max_connections: 512,
         }
     }
 }
@@ -88,6 +123,9 @@ impl Limits {
             max_units: self.max_units,
             max_epochs: self.max_epochs,
             max_train_samples: self.max_train_samples,
+            max_batch_size: self.max_batch_size,
+            max_parameters: self.max_parameters,
+            max_job_memory_bytes: self.max_job_memory_mib << 20,
         }
     }
 }

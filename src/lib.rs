@@ -12,5 +12,6 @@ pub mod data;
 pub mod jobs;
 pub mod nn;
 pub mod rng;
+pub mod server;
 pub mod store;
 pub mod train;

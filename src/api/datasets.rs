@@ -75,7 +75,7 @@ pub(crate) async fn sample(
     let split = match split {
         Ok(split) => split,
         Err((name, DataError::UnknownDataset(_))) => return Err(AppError::not_found("dataset", &name)),
-        Err((_, e)) => return Err(AppError::invalid("name", e.to_string())),
+        Err((_, e)) => return Err(AppError::invalid("name", e.public_message())),
     };
     let train = &split.0;
     let n = n.min(train.len());

@@ -44,6 +44,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// 429.
     TooManyRequests,
+    /// 403: a cross-site write.
+    Forbidden,
+    /// 415: a body that is not JSON (or multipart where documented).
+    UnsupportedMediaType,
+    /// 503: the server is busy; try again after `Retry-After`.
+    Busy,
     /// 500.
     Internal,
 }
@@ -70,6 +76,12 @@ pub enum AppError {
     Unauthorized,
     /// 429 with `Retry-After` seconds.
     TooManyRequests { message: String, retry_after: u64 },
+    /// 503 with `Retry-After` seconds: an admission limit is full.
+    Busy { message: String, retry_after: u64 },
+    /// 403: a mutating request from a foreign origin.
+    Forbidden(String),
+    /// 415.
+    UnsupportedMediaType(String),
     /// 500: logged, reported without details.
     Internal(anyhow::Error),
 }
@@ -125,6 +137,18 @@ impl IntoResponse for AppError {
                 let retry = [(header::RETRY_AFTER, retry_after.to_string())];
                 return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
             }
+            AppError::Busy { message, retry_after } => {
+                let body = error_body(ErrorCode::Busy, message, None);
+                let retry = [(header::RETRY_AFTER, retry_after.to_string())];
+                return (StatusCode::SERVICE_UNAVAILABLE, retry, body).into_response();
+            }
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, m, None),
+            AppError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                m,
+                None,
+            ),
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 (

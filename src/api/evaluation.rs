@@ -57,6 +57,8 @@ pub struct Evaluation {
         (status = 422, description = "Not an image dataset, the dataset does not load, or the model does not fit it",
             body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Too many heavy requests at once", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn get_evaluation(
     State(state): State<AppState>,
@@ -66,13 +68,14 @@ pub(crate) async fn get_evaluation(
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;
     let net = load_network(&state, &id).await?;
+    let _permit = state.admit_heavy()?;
     let jobs = state.jobs.clone();
     let dataset = row.dataset.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<Evaluation, AppError> {
         let split = jobs
             .datasets()
             .get(&dataset, 0)
-            .map_err(|e| AppError::invalid("dataset", e.to_string()))?;
+            .map_err(|e| AppError::invalid("dataset", e.public_message()))?;
         let test = &split.1;
         if test.image_shape.is_none() {
             return Err(AppError::Invalid {

@@ -1,6 +1,7 @@
 //! The lecture's small synchronous experiments: a perceptron's truth table and the
 //! weight-initialisation activation histograms.
 
+use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -127,8 +128,14 @@ impl Default for HistogramRequest {
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Unknown field or bad value", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Too many heavy requests at once", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
-pub(crate) async fn histograms(AppJson(req): AppJson<HistogramRequest>) -> Result<Json<Histograms>, AppError> {
+pub(crate) async fn histograms(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<HistogramRequest>,
+) -> Result<Json<Histograms>, AppError> {
+    let _permit = state.admit_heavy()?;
     let activation = req
         .activation
         .elementwise(req.activation_alpha)

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -18,15 +18,15 @@ use tokio_stream::wrappers::BroadcastStream;
 use super::datasets::{Need, resolve_dataset};
 use super::error::ErrorBody;
 use super::{AppError, AppJson, AppState};
-use crate::jobs::Job;
-use crate::jobs::view::TERMINAL;
+use crate::jobs::{Job, JobStatus, SubmitError};
 use crate::store;
+use crate::store::jobs::{Cancel, Delete};
 use crate::train::JobSpec;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/jobs", post(create_job).get(list_jobs))
-        .route("/api/v1/jobs/{id}", get(get_job))
+        .route("/api/v1/jobs/{id}", get(get_job).delete(delete_job))
         .route("/api/v1/jobs/{id}/cancel", post(cancel_job))
         .route("/api/v1/jobs/{id}/metrics", get(get_metrics))
 }
@@ -88,8 +88,6 @@ pub struct StepPoint {
     pub step: i64,
 }
 
-const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
-
 /// Submit a training job.
 ///
 /// The body is a JobSpec; every field but `dataset` has a default, unknown fields are refused.
@@ -103,9 +101,11 @@ const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancel
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "Unknown field or bad value (`field` names it), unknown or missing dataset, \
-            or beyond this server's limits", body = ErrorBody),
+            or beyond this server's limits (size, estimated memory)", body = ErrorBody),
         (status = 429, description = "The queue is full", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 500, description = "Internal error", body = ErrorBody),
@@ -114,34 +114,22 @@ pub(crate) async fn create_job(
     State(state): State<AppState>,
     AppJson(spec): AppJson<JobSpec>,
 ) -> Result<Response, AppError> {
-    let limits = &state.config.limits;
-    spec.validate_with(&limits.spec_limits())
+    let limits = state.config.limits.spec_limits();
+    // The fields first: a bad value is named even when the dataset is unknown too.
+    spec.validate_with(&limits)
         .map_err(|e| AppError::invalid(e.field, e.message))?;
     let info = resolve_dataset(&state, &spec.dataset, Need::Data).await?;
-    let input_size: usize = info.input_shape.iter().product();
-    let parameters = spec.model_spec(input_size, info.classes).parameter_count();
-    if parameters > limits.max_parameters {
-        return Err(AppError::invalid(
-            "hidden_layers",
-            format!(
-                "{parameters} parameters; this server trains at most {}",
-                limits.max_parameters
-            ),
-        ));
-    }
-    let queued = store::jobs::count_by_status(&state.pool, "queued").await?;
-    if queued >= limits.max_queued_jobs as i64 {
-        return Err(AppError::TooManyRequests {
-            message: format!("{queued} jobs are queued already"),
+    let spec = spec
+        .validate_for(&limits, &info.shape())
+        .map_err(|e| AppError::invalid(e.field, e.message))?;
+    let row = state.jobs.submit(&spec).await.map_err(|e| match e {
+        SubmitError::QueueFull(n) => AppError::TooManyRequests {
+            message: format!("the queue is full ({n} jobs waiting); try again later"),
             retry_after: 30,
-        });
-    }
-    let id = uuid::Uuid::now_v7().to_string();
-    let spec_json = serde_json::to_string(&spec).map_err(anyhow::Error::from)?;
-    let epochs_total = (spec.epochs * spec.k_folds.unwrap_or(1)) as i64;
-    let row = store::jobs::insert(&state.pool, &id, &spec_json, &spec.dataset, epochs_total).await?;
-    state.jobs.notify_queued();
-    let location = format!("/api/v1/jobs/{id}");
+        },
+        SubmitError::Database(e) => e.into(),
+    })?;
+    let location = format!("/api/v1/jobs/{}", row.id);
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -153,7 +141,7 @@ pub(crate) async fn create_job(
 /// Jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     params(
-        ("status" = Option<crate::api::openapi::JobStatus>, Query, description = "Only jobs with this status"),
+        ("status" = Option<crate::jobs::JobStatus>, Query, description = "Only jobs with this status"),
         ("limit" = Option<i64>, Query, description = "At most this many, 1..=1000 (default 50)", minimum = 1, maximum = 1000),
     ),
     responses(
@@ -165,12 +153,13 @@ pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<JobList>, AppError> {
-    let status = query.get("status").map(String::as_str);
-    if let Some(s) = status
-        && !STATUSES.contains(&s)
-    {
-        return Err(AppError::invalid("status", format!("one of {}", STATUSES.join(", "))));
-    }
+    let status = match query.get("status") {
+        None => None,
+        Some(word) => Some(JobStatus::parse(word).ok_or_else(|| {
+            let words: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+            AppError::invalid("status", format!("one of {}", words.join(", ")))
+        })?),
+    };
     let limit = match query.get("limit") {
         None => 50,
         Some(l) => match l.parse::<i64>() {
@@ -203,42 +192,56 @@ pub(crate) async fn get_job(State(state): State<AppState>, Path(id): Path<String
     Ok(Json(find_job(&state, &id).await?))
 }
 
-/// How long a cancel waits for the worker to stop before answering (it stops within one
-/// mini-batch, usually milliseconds).
-const CANCEL_WAIT: Duration = Duration::from_secs(5);
-
-/// Stop a queued or running job.
+/// Cancel a queued or running job.
 ///
-/// Takes effect within one mini-batch; the answer waits up to 5 s for the worker to stop, so
-/// its status is usually `cancelled` already.
+/// A 200 means the job is `cancelled`: it trains no further mini-batch and gets no model,
+/// and its event streams end. A job that had already ended is a 409 (and is unchanged).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     security(("bearer" = []), ()),
     responses(
-        (status = 200, description = "The job after the cancel", body = Job),
+        (status = 200, description = "The job, now `cancelled`", body = Job),
         (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
-        (status = 409, description = "The job has already finished", body = ErrorBody),
+        (status = 409, description = "The job had already ended", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn cancel_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
-    let job = find_job(&state, &id).await?;
-    if job.is_finished() {
-        return Err(AppError::Conflict(format!("job {id} already {}", job.status)));
+    match state.jobs.cancel(&id).await? {
+        Cancel::Cancelled(row) => Ok(Json(Job::from(row))),
+        Cancel::AlreadyEnded(row) => Err(AppError::Conflict(format!("job {id} had already ended: {}", row.status))),
+        Cancel::NotFound => Err(AppError::not_found("job", &id)),
     }
-    if !store::jobs::cancel_queued(&state.pool, &id).await? && !state.jobs.request_stop(&id) {
-        // Claimed but not yet registered by its worker, or left over by another process:
-        // end it in the database; its worker cannot store a model for a job not running.
-        store::jobs::finish_without_model(&state.pool, &id, "cancelled", None).await?;
-    }
-    let deadline = Instant::now() + CANCEL_WAIT;
-    loop {
-        let job = find_job(&state, &id).await?;
-        if job.is_finished() || Instant::now() >= deadline {
-            return Ok(Json(job));
+}
+
+/// Delete an ended job with its loss history, checkpoint and model.
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is queued or running: cancel it first", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn delete_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    match state.jobs.delete(&id).await? {
+        Delete::Deleted { model_id } => {
+            if let Some(model_id) = model_id {
+                state.forget_model(&model_id);
+            }
+            Ok(StatusCode::NO_CONTENT)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        Delete::NotEnded(status) => Err(AppError::Conflict(format!(
+            "job {id} is {status}: only ended jobs can be deleted (cancel it first)"
+        ))),
+        Delete::NotFound => Err(AppError::not_found("job", &id)),
     }
 }
 
@@ -310,17 +313,29 @@ pub(crate) async fn get_metrics(
         (status = 200, description = "The event stream; it closes when the job ends", body = String,
             content_type = "text/event-stream"),
         (status = 404, description = "No such job", body = ErrorBody),
+        (status = 429, description = "Too many event streams are open", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn stream_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
+    // Held by the stream for as long as it is open.
+    let permit = Arc::clone(&state.streams)
+        .try_acquire_owned()
+        .map_err(|_| AppError::TooManyRequests {
+            message: format!(
+                "{} event streams are open, this server's limit; poll GET /api/v1/jobs/{{id}} instead",
+                state.config.limits.max_event_streams
+            ),
+            retry_after: 5,
+        })?;
     let before = find_job(&state, &id).await?;
     // Subscribe before reading the state again, so no event falls between the two.
     let rx = (!before.is_finished()).then(|| state.jobs.subscribe(&id));
     let job = find_job(&state, &id).await?;
-    let finished = TERMINAL.contains(&job.status.as_str());
+    let finished = job.is_finished();
     if finished {
         // Ended meanwhile: nothing more will be published on a channel we may have created.
         state.jobs.release_channel(&id);
@@ -332,7 +347,13 @@ pub(crate) async fn stream_events(
             .boxed(),
         _ => stream::empty().boxed(),
     };
-    Ok(Sse::new(first.chain(live)).keep_alive(KeepAlive::default()))
+    // A shutdown ends every stream, so that the server can exit whatever the clients do.
+    let shutdown = state.shutdown.clone().cancelled_owned();
+    let events = first.chain(live).take_until(shutdown).map(move |event| {
+        let _held = &permit;
+        event
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 fn sse_event(name: &str, data: &Value) -> SseEvent {

@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod error;
 pub mod evaluation;
 pub mod experiments;
+pub mod guard;
 pub mod health;
 pub mod import;
 pub mod jobs;
@@ -26,7 +27,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use lru::LruCache;
 use sqlx::SqlitePool;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -61,10 +66,16 @@ pub struct AppState {
     pub telemetry: Arc<telemetry::Telemetry>,
     /// Loaded models for predictions, least recently used evicted first.
     pub models: Arc<Mutex<LruCache<String, Arc<Network>>>>,
+    /// Permits for open event streams (`--max-event-streams`).
+    pub streams: Arc<Semaphore>,
+    /// Permits for CPU-heavy synchronous requests (`--max-heavy-requests`).
+    pub heavy: Arc<Semaphore>,
+    /// Cancelled when the server shuts down: event streams end then.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
-    pub fn new(pool: SqlitePool, jobs: Arc<Jobs>, config: &Config) -> Self {
+    pub fn new(pool: SqlitePool, jobs: Arc<Jobs>, config: &Config, shutdown: CancellationToken) -> Self {
         let capacity = NonZeroUsize::new(config.model_cache.max(1)).expect("at least one");
         AppState {
             pool,
@@ -73,7 +84,26 @@ impl AppState {
             config: Arc::new(config.clone()),
             telemetry: telemetry::Telemetry::new(),
             models: Arc::new(Mutex::new(LruCache::new(capacity))),
+            streams: Arc::new(Semaphore::new(config.limits.max_event_streams)),
+            heavy: Arc::new(Semaphore::new(config.limits.max_heavy_requests.max(1))),
+            shutdown,
         }
+    }
+
+    /// Drops a deleted model from the prediction cache.
+    pub fn forget_model(&self, id: &str) {
+        self.models.lock().expect("model cache lock").pop(id);
+    }
+
+    /// A permit to run a CPU-heavy request now, or a 503 with Retry-After when
+    /// `--max-heavy-requests` of them are running: a burst of them queues no work.
+    pub fn admit_heavy(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        Arc::clone(&self.heavy)
+            .try_acquire_owned()
+            .map_err(|_| AppError::Busy {
+                message: "the server is busy with other heavy requests; try again shortly".into(),
+                retry_after: 1,
+            })
     }
 }
 
@@ -98,14 +128,41 @@ pub fn router(state: AppState) -> Router {
     let streams = jobs::stream_router();
     let app = timed
         .merge(streams)
+        // Outermost last: the cross-site check runs before the token check and both before
+        // any handler, so a refused request writes nothing.
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::refuse_cross_site_writes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Event streams are not compressed (the predicate skips text/event-stream).
+        .layer(CompressionLayer::new())
+        .layer(security_headers())
         .layer(TraceLayer::new_for_http());
     let app = match cors_layer(&state.config.cors_origins) {
         Some(cors) => app.layer(cors),
         None => app,
     };
     app.with_state(state)
+}
+
+/// The page is a public demo: it loads nothing from elsewhere and may not be framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+     base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// The usual security headers, on every response.
+fn security_headers() -> tower::layer::util::Stack<
+    SetResponseHeaderLayer<HeaderValue>,
+    tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>,
+> {
+    let set = |name: header::HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    tower::layer::util::Stack::new(
+        set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        tower::layer::util::Stack::new(
+            set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            set(header::REFERRER_POLICY, "no-referrer"),
+        ),
+    )
 }
 
 /// CORS for the configured origins (`*` = any); none configured, no CORS headers.

@@ -21,7 +21,7 @@ use crate::train::JobSpec;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/models", get(list_models))
-        .route("/api/v1/models/{id}", get(get_model))
+        .route("/api/v1/models/{id}", get(get_model).delete(delete_model))
         .route("/api/v1/models/{id}/weights", get(get_weights))
 }
 
@@ -101,6 +101,29 @@ pub(crate) async fn get_model(State(state): State<AppState>, Path(id): Path<Stri
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;
     Ok(Json(Model::from(row)))
+}
+
+/// Delete a model (its job, if any, keeps its result's numbers; the weights are gone).
+#[utoipa::path(delete, path = "/api/v1/models/{id}", tag = "models",
+    params(("id" = String, Path, description = "Model id")),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub(crate) async fn delete_model(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, AppError> {
+    if !store::models::delete(&state.pool, &id).await? {
+        return Err(AppError::not_found("model", &id));
+    }
+    state.forget_model(&id);
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The weights as a safetensors file.

@@ -38,18 +38,6 @@ use crate::train::{EpochMetrics, StepLoss};
 /// The path of this document.
 pub const PATH: &str = "/api/v1/openapi.json";
 
-/// A job's status (the `jobs` table's `status`).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -74,11 +62,13 @@ pub enum JobStatus {
         jobs::list_jobs,
         jobs::get_job,
         jobs::cancel_job,
+        jobs::delete_job,
         jobs::get_metrics,
         jobs::stream_events,
         models::list_models,
         import::import_model,
         models::get_model,
+        models::delete_model,
         models::get_weights,
         evaluation::get_evaluation,
         predict::predict,
@@ -95,7 +85,7 @@ pub enum JobStatus {
         v2::infer_version,
         get_openapi,
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode, JobStatus, EpochMetrics, StepLoss, v2::TensorData)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, crate::jobs::JobStatus, EpochMetrics, StepLoss, v2::TensorData)),
     modifiers(&BearerScheme, &RequestTimeout),
     tags(
         (name = "health", description = "Liveness, readiness, Prometheus metrics"),

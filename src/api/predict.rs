@@ -24,7 +24,10 @@ pub fn router() -> Router<AppState> {
 
 /// Rows per request (here and in V2), and pixels per PNG: enough for any real use, bounded memory.
 pub(super) const MAX_ROWS: usize = 10_000;
-const MAX_PNG_PIXELS: u64 = 4096 * 4096;
+/// A drawn digit needs far less; 2048x2048 RGBA is 16 MiB decoded.
+const MAX_PNG_SIDE: u32 = 2048;
+/// What the decoder may allocate (16-bit RGBA at the largest size, with room to spare).
+const MAX_PNG_DECODE_BYTES: u64 = 2048 * 2048 * 8 + (1 << 20);
 /// Batches up to this size run inline; larger ones on the blocking pool.
 const INLINE_ROWS: usize = 64;
 
@@ -70,6 +73,8 @@ pub struct PredictResponse {
         (status = 422, description = "Unknown field or bad value (`field` names it, e.g. `inputs[0][3]`)",
             body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Too many heavy requests at once", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn predict(
     State(state): State<AppState>,
@@ -119,6 +124,7 @@ pub(crate) async fn predict(
             return Err(AppError::invalid("png_base64", "this model does not take 28x28 images"));
         }
         let png = req.png_base64.unwrap_or_default();
+        let _permit = state.admit_heavy()?;
         let pixels = tokio::task::spawn_blocking(move || decode_digit(&png))
             .await
             .map_err(anyhow::Error::from)??;
@@ -126,7 +132,7 @@ pub(crate) async fn predict(
         vec![pixels]
     };
     let x = Array2::from_shape_vec((rows.len(), rows[0].len()), rows.concat()).expect("rows have the model's width");
-    let predictions = predict_rows(&net, x).await?;
+    let predictions = predict_rows(&state, &net, x).await?;
     state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
         predictions,
@@ -160,10 +166,15 @@ fn to_row(values: &[f64], width: usize, field: &str) -> Result<Vec<f32>, AppErro
 /// One prediction per row of `x` ([N, input_size]), for native and V2 requests alike.
 /// Small batches run inline (cheaper than a hop to the blocking pool); larger ones on the
 /// blocking pool, so as not to stall the async runtime.
-pub(super) async fn predict_rows(net: &Arc<Network>, x: Array2<f32>) -> Result<Vec<Prediction>, AppError> {
+pub(super) async fn predict_rows(
+    state: &AppState,
+    net: &Arc<Network>,
+    x: Array2<f32>,
+) -> Result<Vec<Prediction>, AppError> {
     if x.nrows() <= INLINE_ROWS {
         return Ok(run(net, x));
     }
+    let _permit = state.admit_heavy()?;
     let net = Arc::clone(net);
     let predictions = tokio::task::spawn_blocking(move || run(&net, x))
         .await
@@ -204,17 +215,27 @@ fn decode_digit(png_base64: &str) -> Result<Vec<f32>, AppError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| AppError::invalid(field, format!("not valid base64: {e}")))?;
-    let decoder = image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
+    let reader = || image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
+    // The header first: a small file can declare a huge image (a 20000x20000 PNG of one
+    // colour compresses to under 1 MB), which must be refused before anything is decoded.
+    let (w, h) = reader()
+        .into_dimensions()
+        .map_err(|e| AppError::invalid(field, format!("not a PNG image: {e}")))?;
+    if w == 0 || h == 0 || w > MAX_PNG_SIDE || h > MAX_PNG_SIDE {
+        return Err(AppError::invalid(
+            field,
+            format!("image must be 1..={MAX_PNG_SIDE} pixels wide and high, got {w}x{h}"),
+        ));
+    }
+    let mut decoder = reader();
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PNG_SIDE);
+    limits.max_image_height = Some(MAX_PNG_SIDE);
+    limits.max_alloc = Some(MAX_PNG_DECODE_BYTES);
+    decoder.limits(limits);
     let img = decoder
         .decode()
         .map_err(|e| AppError::invalid(field, format!("not a PNG image: {e}")))?;
-    let (w, h) = (img.width(), img.height());
-    if w == 0 || h == 0 || (w as u64) * (h as u64) > MAX_PNG_PIXELS {
-        return Err(AppError::invalid(
-            field,
-            format!("image must be 1..={MAX_PNG_PIXELS} pixels, got {w}x{h}"),
-        ));
-    }
     // Transparent pixels (a canvas's untouched background) count as white paper.
     let rgba = img.to_rgba8();
     let gray: Vec<f32> = rgba

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 
 use super::error::ErrorBody;
 use super::{AppError, AppState};
+use crate::jobs::JobStatus;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
@@ -67,8 +68,6 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(get_metrics))
 }
 
-const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
-
 /// Prometheus metrics (OpenMetrics text).
 ///
 /// `nnlab_jobs{status}`, `nnlab_queue_depth`, `nnlab_training_samples_per_second`,
@@ -81,17 +80,17 @@ const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancel
     ))]
 pub(crate) async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let t = &state.telemetry;
-    let counts: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+    let counts: Vec<(JobStatus, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         .fetch_all(&state.pool)
         .await?;
-    for status in STATUSES {
-        let n = counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+    for status in JobStatus::ALL {
+        let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
         t.jobs
             .get_or_create(&StatusLabel {
                 status: status.to_string(),
             })
             .set(n);
-        if status == "queued" {
+        if status == JobStatus::Queued {
             t.queue_depth.set(n);
         }
     }

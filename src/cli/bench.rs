@@ -54,7 +54,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let spec = w1_spec(args.epochs);
+    let spec = w1_spec(args.epochs).validate()?;
     let (train_set, test_set) = load_dataset("mnist", &args.data_dir, spec.seed)?;
     let mm = MatMul::with_threads(args.threads);
     let mut epoch_seconds = Vec::new();

@@ -22,7 +22,7 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
     let spec: JobSpec = serde_json::from_str(&text).with_context(|| format!("parsing {}", args.spec.display()))?;
-    spec.validate().map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
+    let spec = spec.validate().map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
     let (train_set, test_set) = load_dataset(&spec.dataset, Path::new(&args.data_dir), spec.seed)?;
     let mm = MatMul::with_threads(args.threads);
     let stdout = std::io::stdout();

@@ -38,3 +38,47 @@ pub enum DataError {
     #[error("drawn image: {len} pixel values do not match {width}x{height}")]
     ImageSize { width: usize, height: usize, len: usize },
 }
+
+impl DataError {
+    /// The message for clients of the service: the same, but with no server path in it
+    /// (a file is named by its file name only). The full message is for the log.
+    pub fn public_message(&self) -> String {
+        let name = |p: &std::path::Path| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        match self {
+            DataError::Io { path, source } => format!("cannot read {}: {}", name(path), source.kind()),
+            DataError::InvalidIdx { file, reason } => {
+                format!("{}: not a valid IDX file: {reason}", name(std::path::Path::new(file)))
+            }
+            DataError::MissingFile { file, .. } => format!("missing {file} (looked for {file} and {file}.gz)"),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod public_message_tests {
+    use super::*;
+
+    #[test]
+    fn public_messages_name_files_without_their_directories() {
+        let errors = [
+            DataError::Io {
+                path: "/srv/secret/data/mnist/train-images-idx3-ubyte.gz".into(),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            },
+            DataError::MissingFile {
+                dir: "/srv/secret/data/mnist".into(),
+                file: "t10k-labels-idx1-ubyte".into(),
+            },
+            DataError::InvalidIdx {
+                file: "/srv/secret/data/mnist/t10k-images-idx3-ubyte.gz".into(),
+                reason: "truncated".into(),
+            },
+        ];
+        for e in errors {
+            let public = e.public_message();
+            assert!(!public.contains("/srv/secret"), "{public}");
+            assert!(e.to_string().contains("/srv/secret"), "the log keeps the path");
+        }
+    }
+}

@@ -56,6 +56,19 @@ pub struct DatasetInfo {
     pub available: bool,
 }
 
+impl DatasetInfo {
+    /// What a job's validation needs to know of the data (`train::budget`).
+    pub fn shape(&self) -> crate::train::DataShape {
+        crate::train::DataShape {
+            input_size: self.input_shape.iter().product(),
+            classes: self.classes,
+            train_rows: self.train_size,
+            test_rows: self.test_size,
+            bytes_per_feature: if self.kind == DatasetKind::Image { 1 } else { 4 },
+        }
+    }
+}
+
 /// Directories searched for an image dataset, in order of preference.
 fn image_dirs(name: &str, data_dir: &Path) -> Option<Vec<PathBuf>> {
     match name {

@@ -2,10 +2,11 @@
 //! one is trained right away, with augmentation so that it reads drawn digits well.
 
 use serde_json::json;
-use sqlx::SqlitePool;
 
+use super::Jobs;
+use crate::data::list_datasets;
 use crate::store;
-use crate::train::JobSpec;
+use crate::train::{JobSpec, SpecLimits};
 
 /// A W1-sized network with mild augmentation: ~98% on MNIST in well under a minute on
 /// two cores, and robust to the shifts and slants of digits drawn with a mouse.
@@ -26,27 +27,23 @@ pub fn demo_spec() -> JobSpec {
 
 /// Queues the demo job unless an MNIST model exists or an MNIST job is already under way.
 /// Returns the job id when one was queued.
-pub async fn ensure_demo_job(pool: &SqlitePool) -> anyhow::Result<Option<String>> {
+pub async fn ensure_demo_job(jobs: &Jobs, limits: &SpecLimits) -> anyhow::Result<Option<String>> {
+    let pool = jobs.pool();
     let models: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM models WHERE dataset = 'mnist'")
         .fetch_one(pool)
         .await?;
-    let pending: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE dataset = 'mnist' AND status IN ('queued', 'running')")
-            .fetch_one(pool)
-            .await?;
-    if models > 0 || pending > 0 {
+    if models > 0 || store::jobs::any_pending_for(pool, "mnist").await? {
         return Ok(None);
     }
-    let spec = demo_spec();
-    spec.validate().map_err(|e| anyhow::anyhow!("demo spec: {e}"))?;
-    let id = uuid::Uuid::now_v7().to_string();
-    store::jobs::insert(
-        pool,
-        &id,
-        &serde_json::to_string(&spec)?,
-        &spec.dataset,
-        spec.epochs as i64,
-    )
-    .await?;
-    Ok(Some(id))
+    let data_dir = jobs.datasets().data_dir().to_path_buf();
+    let info = tokio::task::spawn_blocking(move || list_datasets(&data_dir))
+        .await?
+        .into_iter()
+        .find(|d| d.name == "mnist" && d.available)
+        .ok_or_else(|| anyhow::anyhow!("the demo model needs MNIST, which is not installed"))?;
+    let spec = demo_spec()
+        .validate_for(limits, &info.shape())
+        .map_err(|e| anyhow::anyhow!("demo spec: {e}"))?;
+    let row = jobs.submit(&spec).await?;
+    Ok(Some(row.id))
 }

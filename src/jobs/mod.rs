@@ -1,55 +1,80 @@
-//! The job queue: the jobs table, N worker tasks that claim jobs and train them on blocking
-//! threads, cancellation flags, and live events for subscribers.
+//! The job queue: submitting, cancelling and deleting jobs, N worker tasks that claim jobs
+//! under leases and train them on blocking threads, and live events for subscribers.
+//!
+//! The database is the truth about every job; this process only adds what is live: the stop
+//! flags of the jobs its workers train (so a cancel stops one within a mini-batch) and the
+//! channels that carry their events to open streams.
 
 mod datasets;
 pub mod demo;
+mod lease;
+mod live;
+mod status;
 pub mod view;
 mod worker;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::SqlitePool;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use datasets::DatasetCache;
+pub use live::JobEvent;
+pub use status::JobStatus;
 pub use view::Job;
 
-/// What subscribers of a job's events receive: an SSE event name and its JSON data.
+use crate::store;
+use crate::store::jobs::{Cancel, Delete, JobRow, NewJob};
+use crate::train::ValidSpec;
+
+/// How workers hold and keep their jobs.
 #[derive(Debug, Clone)]
-pub struct JobEvent {
-    pub name: &'static str,
-    pub data: Value,
+pub struct QueueSettings {
+    /// Matrix-product threads of one job.
+    pub threads_per_job: usize,
+    /// How long a lease lasts without a heartbeat.
+    pub lease: Duration,
+    /// Claims a job may take before it ends `failed`.
+    pub max_attempts: u32,
+    /// Queued jobs at most; a submit beyond gets `QueueFull`.
+    pub max_queued: usize,
 }
 
-/// Shared by the API (submit, cancel, subscribe) and the workers.
+/// Shared by the API (submit, cancel, delete, subscribe) and the workers.
 pub struct Jobs {
     pool: SqlitePool,
     wake: Notify,
-    cancel_flags: Mutex<HashMap<String, Arc<AtomicBool>>>,
-    channels: Mutex<HashMap<String, broadcast::Sender<JobEvent>>>,
+    live: live::Live,
     datasets: DatasetCache,
-    threads_per_job: usize,
-    /// Set at shutdown: a job stopped then is left `running`, to be queued again at start.
+    settings: QueueSettings,
+    /// This process's name on the leases it takes.
+    owner: String,
+    /// Set at shutdown: a job stopped then is given back to the queue.
     shutting_down: AtomicBool,
-    /// Samples per second of each running job's latest epoch (for `/metrics`).
-    throughput: Mutex<HashMap<String, f64>>,
+}
+
+/// Why a submit did not queue the job.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("{0} jobs are queued already")]
+    QueueFull(usize),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
 impl Jobs {
-    pub fn new(pool: SqlitePool, datasets: DatasetCache, threads_per_job: usize) -> Arc<Jobs> {
+    pub fn new(pool: SqlitePool, datasets: DatasetCache, settings: QueueSettings) -> Arc<Jobs> {
         Arc::new(Jobs {
             pool,
             wake: Notify::new(),
-            cancel_flags: Mutex::new(HashMap::new()),
-            channels: Mutex::new(HashMap::new()),
+            live: live::Live::default(),
             datasets,
-            threads_per_job,
+            settings,
+            owner: format!("nnlab-{}", uuid::Uuid::new_v4()),
             shutting_down: AtomicBool::new(false),
-            throughput: Mutex::new(HashMap::new()),
         })
     }
 
@@ -57,94 +82,84 @@ impl Jobs {
         &self.datasets
     }
 
-    /// Tells an idle worker that a job was queued.
-    pub fn notify_queued(&self) {
-        self.wake.notify_one();
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
-    /// Starts `workers` worker tasks; they stop when `shutdown` is cancelled.
+    /// Queues a validated job (the one path for the API and the demo model), unless the
+    /// queue is full: the cap is checked in the same statement that inserts the row.
+    pub async fn submit(&self, spec: &ValidSpec) -> Result<JobRow, SubmitError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let spec_json = serde_json::to_string(spec).expect("a spec serialises");
+        let epochs_total = (spec.epochs * spec.k_folds.unwrap_or(1)) as i64;
+        let job = NewJob {
+            id: &id,
+            spec_json: &spec_json,
+            dataset: &spec.dataset,
+            epochs_total,
+            max_attempts: self.settings.max_attempts as i64,
+        };
+        let row = store::jobs::insert_if_room(&self.pool, &job, self.settings.max_queued as i64)
+            .await?
+            .ok_or(SubmitError::QueueFull(self.settings.max_queued))?;
+        self.wake.notify_one();
+        Ok(row)
+    }
+
+    /// Cancels a queued or running job. The running job's stop flag is raised first, so
+    /// that once the transition is committed its trainer starts no further mini-batch;
+    /// its worker's writes are refused from then on. Open event streams end.
+    pub async fn cancel(&self, id: &str) -> sqlx::Result<Cancel> {
+        self.live.request_stop(id);
+        let outcome = store::jobs::cancel(&self.pool, id).await?;
+        if let Cancel::Cancelled(row) = &outcome {
+            self.live.publish_final(id, &Job::from(row.clone()));
+        }
+        Ok(outcome)
+    }
+
+    /// Deletes an ended job, its history and its model.
+    pub async fn delete(&self, id: &str) -> sqlx::Result<Delete> {
+        store::jobs::delete(&self.pool, id).await
+    }
+
+    /// Starts `workers` worker tasks and the lease reaper; they stop when `shutdown` is
+    /// cancelled.
     pub fn start_workers(
         self: &Arc<Self>,
         workers: usize,
         shutdown: CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..workers)
+        let mut tasks: Vec<_> = (0..workers)
             .map(|i| tokio::spawn(worker::run(Arc::clone(self), i, shutdown.clone())))
-            .collect()
-    }
-
-    /// Asks a running job to stop (it does within one mini-batch); returns false if the job
-    /// is not running in this process.
-    pub fn request_stop(&self, id: &str) -> bool {
-        match self.cancel_flags.lock().expect("flags lock").get(id) {
-            Some(flag) => {
-                flag.store(true, Ordering::Relaxed);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Training samples per second summed over the running jobs' latest epochs.
-    pub fn training_samples_per_second(&self) -> f64 {
-        self.throughput.lock().expect("throughput lock").values().sum()
-    }
-
-    fn record_throughput(&self, id: &str, samples_per_second: Option<f64>) {
-        let mut map = self.throughput.lock().expect("throughput lock");
-        match samples_per_second {
-            Some(rate) => map.insert(id.to_string(), rate),
-            None => map.remove(id),
-        };
-    }
-
-    /// Stops every running job for a shutdown (they are not marked cancelled).
-    pub fn stop_all_for_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-        for flag in self.cancel_flags.lock().expect("flags lock").values() {
-            flag.store(true, Ordering::Relaxed);
-        }
-    }
-
-    fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
+            .collect();
+        tasks.push(tokio::spawn(lease::reap_expired(Arc::clone(self), shutdown)));
+        tasks
     }
 
     /// A receiver of the job's live events (the channel is created on first use).
-    pub fn subscribe(&self, id: &str) -> broadcast::Receiver<JobEvent> {
-        let mut channels = self.channels.lock().expect("channels lock");
-        channels
-            .entry(id.to_string())
-            .or_insert_with(|| broadcast::channel(256).0)
-            .subscribe()
+    pub fn subscribe(&self, id: &str) -> tokio::sync::broadcast::Receiver<JobEvent> {
+        self.live.subscribe(id)
     }
 
     /// Drops a job's channel if nobody listens (used when a job turned out to be finished).
     pub fn release_channel(&self, id: &str) {
-        let mut channels = self.channels.lock().expect("channels lock");
-        if channels.get(id).is_some_and(|tx| tx.receiver_count() <= 1) {
-            channels.remove(id);
-        }
+        self.live.release_channel(id);
     }
 
-    fn publish(&self, id: &str, event: JobEvent) {
-        if let Some(tx) = self.channels.lock().expect("channels lock").get(id) {
-            // No subscriber is not an error.
-            let _ = tx.send(event);
-        }
+    /// Training samples per second summed over the running jobs' latest epochs.
+    pub fn training_samples_per_second(&self) -> f64 {
+        self.live.training_samples_per_second()
     }
 
-    /// Publishes the job's final state and drops its channel (ending every stream).
-    fn publish_final(&self, id: &str, job: Value) {
-        if let Some(tx) = self.channels.lock().expect("channels lock").remove(id) {
-            let _ = tx.send(JobEvent {
-                name: "status",
-                data: job,
-            });
-        }
+    /// Stops every job this process trains for a shutdown: each is given back to the queue
+    /// without spending an attempt.
+    pub fn stop_all_for_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.live.stop_all();
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 }

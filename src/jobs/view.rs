@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::JobStatus;
 use crate::store::jobs::JobRow;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -26,8 +27,7 @@ pub struct JobResult {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: String,
-    #[schema(value_type = crate::api::openapi::JobStatus)]
-    pub status: String,
+    pub status: JobStatus,
     /// The JobSpec with every default filled in.
     #[schema(value_type = crate::train::JobSpec)]
     pub spec: Value,
@@ -37,24 +37,30 @@ pub struct Job {
     pub started_at: Option<String>,
     #[schema(required = true)]
     pub finished_at: Option<String>,
+    /// Why the job failed, for people (never a server path).
     #[schema(required = true)]
     pub error: Option<String>,
     #[schema(required = true)]
     pub result: Option<JobResult>,
+    /// Claims spent: each start by a worker spends one; a graceful shutdown gives it back.
+    pub attempts: i64,
+    /// Past this many attempts the job ends `failed`.
+    pub max_attempts: i64,
+    /// Hex SHA-256 of the initial weights (safetensors bytes), once training has started.
+    #[schema(required = true)]
+    pub init_sha256: Option<String>,
 }
-
-pub const TERMINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 impl Job {
     pub fn is_finished(&self) -> bool {
-        TERMINAL.contains(&self.status.as_str())
+        self.status.is_terminal()
     }
 }
 
 impl From<JobRow> for Job {
     fn from(row: JobRow) -> Job {
         let epochs = row.epochs_total.max(1);
-        let fraction = if row.status == "succeeded" {
+        let fraction = if row.status == JobStatus::Succeeded {
             1.0
         } else {
             row.epoch as f64 / epochs as f64
@@ -78,6 +84,9 @@ impl From<JobRow> for Job {
             started_at: row.started_at,
             finished_at: row.finished_at,
             error: row.error,
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            init_sha256: row.init_sha256,
         }
     }
 }

@@ -1,33 +1,41 @@
-//! A worker task: claim the oldest queued job, train it on a blocking thread, stream its
-//! events into SQLite and to subscribers, and store the model.
+//! A worker task: claim the oldest queued job under a lease, train it on a blocking thread,
+//! record its epochs (each write fenced by the lease), and store the model.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::view::Job;
-use super::{JobEvent, Jobs};
-use crate::nn::MatMul;
+use super::{Jobs, lease};
 use crate::nn::io::to_safetensors;
+use crate::nn::{MatMul, Network};
 use crate::store;
-use crate::store::jobs::JobRow;
-use crate::train::{Control, EpochMetrics, Event, JobSpec, Observer, Outcome, StepLoss, TrainError, train_resumable};
+use crate::store::jobs::{JobRow, Lease};
+use crate::store::metrics::EpochRecord;
+use crate::train::{
+    Control, EpochMetrics, Event, JobSpec, Observer, Outcome, StepLoss, TrainError, ValidSpec, train_resumable,
+};
 
 /// How often an idle worker looks at the queue even without a notification (a job queued
 /// by another process sharing the database, or a missed wake-up).
 const POLL: Duration = Duration::from_secs(1);
+/// Messages in flight from the training thread; when the recorder falls behind, the trainer
+/// waits (steps and epochs are small; checkpoints do not travel here).
+const PROGRESS_CAPACITY: usize = 256;
 
 pub(super) async fn run(jobs: Arc<Jobs>, index: usize, shutdown: CancellationToken) {
     tracing::info!(worker = index, "worker started");
+    let lease_ms = jobs.settings.lease.as_millis() as i64;
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        match store::jobs::claim_next(jobs.pool()).await {
-            Ok(Some(row)) => run_job(&jobs, row).await,
+        match store::jobs::claim_next(&jobs.pool, &jobs.owner, lease_ms).await {
+            Ok(Some((row, lease))) => run_job(&jobs, row, lease).await,
             Ok(None) => {
                 tokio::select! {
                     _ = jobs.wake.notified() => {}
@@ -46,35 +54,47 @@ pub(super) async fn run(jobs: Arc<Jobs>, index: usize, shutdown: CancellationTok
 
 /// Messages from the training thread.
 enum Progress {
+    Started { init_sha256: String },
     Step(StepLoss),
-    /// An epoch's metrics and the checkpoint to store with them.
-    Epoch(EpochMetrics, Option<Vec<u8>>),
+    Epoch(EpochMetrics),
 }
 
-/// Forwards the trainer's events to the async side and reads the cancel flag.
+/// The newest checkpoint the trainer made and the epoch (in all) it is of. Only the newest
+/// is kept: a slow database costs skipped checkpoints, never a queue of them in memory.
+type CheckpointSlot = Arc<Mutex<Option<(i64, Vec<u8>)>>>;
+
+/// Forwards the trainer's events to the async side and reads the stop flag.
 struct ChannelObserver {
-    tx: mpsc::UnboundedSender<Progress>,
+    tx: mpsc::Sender<Progress>,
     stop: Arc<AtomicBool>,
-    checkpoint: Option<Vec<u8>>,
+    slot: CheckpointSlot,
+    epochs_done: i64,
+}
+
+impl ChannelObserver {
+    fn send(&self, msg: Progress) -> Control {
+        // The receiver only goes away if the worker task ended; stop training then.
+        match self.tx.blocking_send(msg) {
+            Ok(()) => Control::Continue,
+            Err(_) => Control::Stop,
+        }
+    }
 }
 
 impl Observer for ChannelObserver {
     fn event(&mut self, event: Event) -> Control {
-        let msg = match event {
-            Event::Step(s) => Progress::Step(s),
-            Event::Epoch(m) => Progress::Epoch(m.clone(), self.checkpoint.take()),
-            Event::KFold(_) => return Control::Continue,
-        };
-        // The receiver only goes away if the worker task died; stop training then.
-        if self.tx.send(msg).is_err() {
-            Control::Stop
-        } else {
-            Control::Continue
+        match event {
+            Event::Step(s) => self.send(Progress::Step(s)),
+            Event::Epoch(m) => {
+                self.epochs_done += 1;
+                self.send(Progress::Epoch(m.clone()))
+            }
+            Event::KFold(_) => Control::Continue,
         }
     }
 
     fn keep_going(&mut self) -> bool {
-        !self.stop.load(Ordering::Relaxed)
+        !self.stop.load(Ordering::SeqCst)
     }
 
     fn wants_checkpoints(&self) -> bool {
@@ -82,123 +102,184 @@ impl Observer for ChannelObserver {
     }
 
     fn checkpoint(&mut self, bytes: Vec<u8>) {
-        self.checkpoint = Some(bytes);
+        // Made before the epoch it belongs to is reported.
+        *self.slot.lock().expect("slot lock") = Some((self.epochs_done + 1, bytes));
+    }
+
+    fn initial_weights(&mut self, network: &Network) {
+        let init_sha256 = format!("{:x}", Sha256::digest(to_safetensors(network)));
+        self.send(Progress::Started { init_sha256 });
     }
 }
 
-async fn run_job(jobs: &Arc<Jobs>, row: JobRow) {
-    let id = row.id.clone();
-    tracing::info!(job = %id, dataset = %row.dataset, "job started");
-    let stop = Arc::new(AtomicBool::new(false));
-    jobs.cancel_flags
-        .lock()
-        .expect("flags lock")
-        .insert(id.clone(), Arc::clone(&stop));
-    jobs.publish(
-        &id,
-        JobEvent {
-            name: "status",
-            data: serde_json::to_value(Job::from(row.clone())).unwrap_or_default(),
-        },
-    );
+/// How a job's run ended, as far as this worker is concerned.
+enum Ending {
+    Trained(Box<Outcome>, Vec<u8>),
+    Failed(String),
+    /// Stopped by its flag: a cancel, a shutdown, or a lost lease.
+    Stopped,
+}
 
-    let result = train_job(jobs, &row, stop).await;
-    let outcome = match result {
-        Ok((outcome, weights)) => finish_succeeded(jobs, &row, outcome, weights).await,
-        Err(TrainError::Stopped) if jobs.is_shutting_down() => Ok("left running for the next start"),
-        Err(TrainError::Stopped) => store::jobs::finish_without_model(jobs.pool(), &id, "cancelled", None)
+async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
+    let id = row.id.clone();
+    tracing::info!(job = %id, dataset = %row.dataset, attempt = row.attempts, "job started");
+    let stop = jobs.live.register(&id);
+    let lost = Arc::new(AtomicBool::new(false));
+    jobs.live
+        .publish(&id, "status", serde_json::to_value(Job::from(row.clone())).unwrap_or_default());
+    let beat_done = CancellationToken::new();
+    let beat = tokio::spawn(lease::heartbeat(
+        Arc::clone(jobs),
+        id.clone(),
+        lease.clone(),
+        Arc::clone(&stop),
+        Arc::clone(&lost),
+        beat_done.clone(),
+    ));
+
+    let ending = train_job(jobs, &row, &lease, Arc::clone(&stop), &lost).await;
+    beat_done.cancel();
+    let _ = beat.await;
+    let recorded = match ending {
+        _ if lost.load(Ordering::SeqCst) => Ok("lease lost: nothing more written"),
+        Ending::Trained(outcome, weights) => finish_succeeded(jobs, &row, &lease, &outcome, &weights).await,
+        Ending::Stopped if jobs.is_shutting_down() => store::jobs::give_back(&jobs.pool, &id, &lease)
             .await
-            .map(|_| "cancelled"),
-        Err(e) => {
-            let message = e.to_string();
-            store::jobs::finish_without_model(jobs.pool(), &id, "failed", Some(&message))
-                .await
-                .map(|_| "failed")
-        }
+            .map(|_| "given back to the queue for the next start"),
+        // A cancel: its transition already ended the job.
+        Ending::Stopped => Ok("stopped"),
+        Ending::Failed(message) => store::jobs::fail(&jobs.pool, &id, &lease, &message)
+            .await
+            .map(|_| "failed"),
     };
-    jobs.cancel_flags.lock().expect("flags lock").remove(&id);
-    jobs.record_throughput(&id, None);
-    match outcome {
-        Ok(status) => tracing::info!(job = %id, status, "job ended"),
+    jobs.live.unregister(&id);
+    match recorded {
+        Ok(what) => tracing::info!(job = %id, what, "job ended"),
         Err(e) => tracing::error!(job = %id, error = %e, "recording the end of a job failed"),
     }
-    let final_state = store::jobs::get(jobs.pool(), &id).await.ok().flatten().map(Job::from);
-    jobs.publish_final(&id, serde_json::to_value(final_state).unwrap_or_default());
+    if let Ok(Some(row)) = store::jobs::get(&jobs.pool, &id).await {
+        jobs.live.publish_final(&id, &Job::from(row));
+    }
 }
 
 /// Runs the trainer on a blocking thread while this task records its progress.
-async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, stop: Arc<AtomicBool>) -> Result<(Outcome, Vec<u8>), TrainError> {
-    let spec: JobSpec = serde_json::from_str(&row.spec).map_err(|e| TrainError::Data(format!("stored spec: {e}")))?;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let threads = jobs.threads_per_job;
-    // A job interrupted by a shutdown or crash goes on from its last checkpoint.
-    let resume = store::metrics::checkpoint(jobs.pool(), &row.id)
-        .await
-        .map_err(|e| TrainError::Data(e.to_string()))?;
+async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<AtomicBool>, lost: &AtomicBool) -> Ending {
+    let spec: JobSpec = match serde_json::from_str(&row.spec) {
+        Ok(spec) => spec,
+        Err(e) => {
+            tracing::error!(job = %row.id, error = %e, "stored spec does not parse");
+            return Ending::Failed("the stored job spec could not be read".into());
+        }
+    };
+    // Validated against this server's limits when it was submitted.
+    let spec = ValidSpec::trusted(spec);
+    // A job interrupted by a shutdown, a crash or a lost lease goes on from its checkpoint.
+    let resume = match store::metrics::checkpoint(&jobs.pool, &row.id).await {
+        Ok(resume) => resume,
+        Err(e) => {
+            tracing::error!(job = %row.id, error = %e, "reading the checkpoint failed");
+            return Ending::Stopped;
+        }
+    };
     if resume.is_some() {
         tracing::info!(job = %row.id, epoch = row.epoch, "resuming from checkpoint");
     }
-    let jobs_for_thread = Arc::clone(jobs);
+    let (tx, mut rx) = mpsc::channel(PROGRESS_CAPACITY);
+    let slot: CheckpointSlot = Arc::default();
+    let mut observer = ChannelObserver {
+        tx,
+        stop: Arc::clone(&stop),
+        slot: Arc::clone(&slot),
+        epochs_done: row.epoch,
+    };
+    let threads = jobs.settings.threads_per_job;
+    let datasets = Arc::clone(jobs);
     let handle = tokio::task::spawn_blocking(move || {
-        let split = jobs_for_thread
+        let split = datasets
             .datasets()
             .get(&spec.dataset, spec.seed)
-            .map_err(|e| TrainError::Data(e.to_string()))?;
+            .map_err(|e| {
+                tracing::error!(dataset = %spec.dataset, error = %e, "loading a dataset failed");
+                TrainError::Data(e.public_message())
+            })?;
         let mm = MatMul::with_threads(threads);
-        let mut observer = ChannelObserver {
-            tx,
-            stop,
-            checkpoint: None,
-        };
         let outcome = train_resumable(&spec, &split.0, &split.1, &mm, &mut observer, resume.as_deref())?;
         // Serialised here, still on the blocking thread.
         let weights = to_safetensors(&outcome.network);
-        Ok((outcome, weights))
+        Ok::<_, TrainError>((outcome, weights))
     });
+    let lease_ms = jobs.settings.lease.as_millis() as i64;
     let mut steps: Vec<StepLoss> = Vec::new();
     let mut epochs_done = row.epoch;
     while let Some(msg) = rx.recv().await {
-        match msg {
-            Progress::Step(s) => {
-                jobs.publish(
-                    &row.id,
-                    JobEvent {
-                        name: "step",
-                        data: serde_json::to_value(s).unwrap_or_default(),
-                    },
-                );
-                steps.push(s);
+        let owned = match msg {
+            Progress::Started { init_sha256 } => {
+                store::jobs::set_init_sha256(&jobs.pool, &row.id, lease, &init_sha256).await
             }
-            Progress::Epoch(m, checkpoint) => {
+            Progress::Step(s) => {
+                jobs.live
+                    .publish(&row.id, "step", serde_json::to_value(s).unwrap_or_default());
+                steps.push(s);
+                Ok(true)
+            }
+            Progress::Epoch(m) => {
                 epochs_done += 1;
-                jobs.record_throughput(&row.id, Some(m.samples as f64 / (m.seconds as f64).max(1e-9)));
-                let recorded =
-                    store::metrics::record_epoch(jobs.pool(), &row.id, &m, &steps, epochs_done, checkpoint.as_deref());
-                if let Err(e) = recorded.await {
-                    tracing::error!(job = %row.id, error = %e, "recording an epoch failed");
-                }
+                jobs.live
+                    .record_throughput(&row.id, m.samples as f64 / (m.seconds as f64).max(1e-9));
+                let checkpoint = take_checkpoint_of(&slot, epochs_done);
+                let record = EpochRecord {
+                    metrics: &m,
+                    steps: &steps,
+                    epochs_done,
+                    checkpoint: checkpoint.as_deref(),
+                };
+                let owned = store::metrics::record_epoch(&jobs.pool, &row.id, lease, lease_ms, &record).await;
                 steps.clear();
                 let mut data = serde_json::to_value(&m).unwrap_or_default();
                 data["epochs_done"] = epochs_done.into();
                 data["epochs_total"] = row.epochs_total.into();
-                jobs.publish(&row.id, JobEvent { name: "epoch", data });
+                if matches!(owned, Ok(true)) {
+                    jobs.live.publish(&row.id, "epoch", data);
+                }
+                owned
             }
+        };
+        match owned {
+            Ok(true) => {}
+            Ok(false) => {
+                // Cancelled, or the lease expired and the job was taken back.
+                lost.store(true, Ordering::SeqCst);
+                stop.store(true, Ordering::SeqCst);
+            }
+            Err(e) => tracing::error!(job = %row.id, error = %e, "recording progress failed"),
         }
     }
     match handle.await {
-        Ok(result) => result,
+        Ok(Ok((outcome, weights))) => Ending::Trained(Box::new(outcome), weights),
+        Ok(Err(TrainError::Stopped)) => Ending::Stopped,
+        Ok(Err(e)) => Ending::Failed(e.to_string()),
         Err(join_error) => {
             tracing::error!(job = %row.id, error = %join_error, "training thread panicked");
-            Err(TrainError::Data("internal error while training".into()))
+            Ending::Failed("internal error while training".into())
         }
+    }
+}
+
+/// The slot's checkpoint if it is of `epochs_done` (a newer one waits for its own epoch).
+fn take_checkpoint_of(slot: &CheckpointSlot, epochs_done: i64) -> Option<Vec<u8>> {
+    let mut slot = slot.lock().expect("slot lock");
+    match slot.as_ref() {
+        Some((epoch, _)) if *epoch == epochs_done => slot.take().map(|(_, bytes)| bytes),
+        _ => None,
     }
 }
 
 async fn finish_succeeded(
     jobs: &Arc<Jobs>,
     row: &JobRow,
-    outcome: Outcome,
-    weights: Vec<u8>,
+    lease: &Lease,
+    outcome: &Outcome,
+    weights: &[u8],
 ) -> sqlx::Result<&'static str> {
     let model_id = uuid::Uuid::now_v7().to_string();
     let spec_json = serde_json::to_string(&outcome.network.spec).expect("a spec serialises");
@@ -208,16 +289,17 @@ async fn finish_succeeded(
         dataset: &row.dataset,
         spec_json: &spec_json,
         job_spec_json: Some(&row.spec),
-        weights: &weights,
+        weights,
         parameters: outcome.network.parameter_count() as i64,
         test_accuracy: finite(outcome.test.accuracy),
         test_loss: finite(outcome.test.loss),
     };
-    if store::models::insert_for_job(jobs.pool(), &model, outcome.train_seconds as f64).await? {
-        Ok("succeeded")
+    let stored = store::models::insert_for_job(&jobs.pool, &row.id, lease, &model, outcome.train_seconds as f64).await?;
+    Ok(if stored {
+        "succeeded"
     } else {
-        Ok("no longer running")
-    }
+        "no longer this worker's: model discarded"
+    })
 }
 
 fn finite(v: f32) -> Option<f64> {

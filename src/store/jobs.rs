@@ -1,13 +1,18 @@
-//! The jobs table, which is also the queue.
+//! The jobs table, which is also the queue, and the leases under which workers train.
+//!
+//! Every function a worker calls about its job takes the job's [`Lease`] and changes nothing
+//! (returning `false`) unless the job is still `running` under that lease's token: a worker
+//! whose lease expired or whose job was cancelled is fenced off by the database itself.
 
 use sqlx::{FromRow, SqlitePool};
 
 use super::now;
+use crate::jobs::JobStatus;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct JobRow {
     pub id: String,
-    pub status: String,
+    pub status: JobStatus,
     pub spec: String,
     pub dataset: String,
     pub created_at: String,
@@ -20,28 +25,52 @@ pub struct JobRow {
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
     pub train_seconds: Option<f64>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub init_sha256: Option<String>,
 }
 
 const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
-                       error, model_id, test_accuracy, test_loss, train_seconds";
+                       error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256";
 
-pub async fn insert(
-    pool: &SqlitePool,
-    id: &str,
-    spec_json: &str,
-    dataset: &str,
-    epochs_total: i64,
-) -> sqlx::Result<JobRow> {
+/// A worker's claim on a running job: who holds it and the token its writes must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub token: String,
+}
+
+/// Milliseconds since the Unix epoch (lease expiries).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A job to queue.
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub spec_json: &'a str,
+    pub dataset: &'a str,
+    pub epochs_total: i64,
+    pub max_attempts: i64,
+}
+
+/// Queues the job unless `max_queued` jobs are queued already (then `None`). The count and
+/// the insert are one statement, so concurrent submits cannot overshoot the cap.
+pub async fn insert_if_room(pool: &SqlitePool, job: &NewJob<'_>, max_queued: i64) -> sqlx::Result<Option<JobRow>> {
     sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total) VALUES (?, 'queued', ?, ?, ?, ?) \
+        "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts) \
+         SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6 \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE status = 'queued') < ?7 \
          RETURNING {COLUMNS}"
     )))
-    .bind(id)
-    .bind(spec_json)
-    .bind(dataset)
+    .bind(job.id)
+    .bind(job.spec_json)
+    .bind(job.dataset)
     .bind(now())
-    .bind(epochs_total)
-    .fetch_one(pool)
+    .bind(job.epochs_total)
+    .bind(job.max_attempts)
+    .bind(max_queued)
+    .fetch_optional(pool)
     .await
 }
 
@@ -53,7 +82,7 @@ pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<JobRow>> {
 }
 
 /// Newest first, optionally only one status.
-pub async fn list(pool: &SqlitePool, status: Option<&str>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
+pub async fn list(pool: &SqlitePool, status: Option<JobStatus>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
     sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2"
     )))
@@ -63,74 +92,244 @@ pub async fn list(pool: &SqlitePool, status: Option<&str>, limit: i64) -> sqlx::
     .await
 }
 
-pub async fn count_by_status(pool: &SqlitePool, status: &str) -> sqlx::Result<i64> {
+pub async fn count_by_status(pool: &SqlitePool, status: JobStatus) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = ?")
         .bind(status)
         .fetch_one(pool)
         .await
 }
 
-/// Atomically moves the oldest queued job to `running` and returns it.
-pub async fn claim_next(pool: &SqlitePool) -> sqlx::Result<Option<JobRow>> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) \
+/// Whether any job of this dataset is queued or running.
+pub async fn any_pending_for(pool: &SqlitePool, dataset: &str) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE dataset = ? AND status IN ('queued', 'running')")
+        .bind(dataset)
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Atomically moves the oldest queued job to `running` under a new lease of `lease_ms`, and
+/// spends one of its attempts.
+pub async fn claim_next(pool: &SqlitePool, owner: &str, lease_ms: i64) -> sqlx::Result<Option<(JobRow, Lease)>> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?1), attempts = attempts + 1, \
+         lease_owner = ?2, lease_token = ?3, lease_expires_ms = ?4 \
          WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) \
          AND status = 'queued' RETURNING {COLUMNS}"
     )))
     .bind(now())
+    .bind(owner)
+    .bind(&token)
+    .bind(now_ms() + lease_ms)
     .fetch_optional(pool)
-    .await
+    .await?;
+    Ok(row.map(|row| {
+        (
+            row,
+            Lease {
+                owner: owner.to_string(),
+                token,
+            },
+        )
+    }))
 }
 
-/// Cancels a job that has not started; returns whether it was still queued.
-pub async fn cancel_queued(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'")
-        .bind(now())
+/// Extends the lease by `lease_ms` from now; false if it is no longer the job's.
+pub async fn renew(pool: &SqlitePool, id: &str, lease: &Lease, lease_ms: i64) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE jobs SET lease_expires_ms = ? WHERE id = ? AND lease_token = ? AND status = 'running'")
+            .bind(now_ms() + lease_ms)
+            .bind(id)
+            .bind(&lease.token)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the SHA-256 of the job's initial weights; false if the lease is gone.
+pub async fn set_init_sha256(pool: &SqlitePool, id: &str, lease: &Lease, sha256: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE jobs SET init_sha256 = ? WHERE id = ? AND lease_token = ? AND status = 'running'")
+        .bind(sha256)
         .bind(id)
+        .bind(&lease.token)
         .execute(pool)
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Ends a running job without a model (cancelled or failed); its checkpoint goes.
-pub async fn finish_without_model(pool: &SqlitePool, id: &str, status: &str, error: Option<&str>) -> sqlx::Result<()> {
+/// Ends a running job as `failed` with a message for users; false if the lease is gone.
+pub async fn fail(pool: &SqlitePool, id: &str, lease: &Lease, error: &str) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = 'running'")
-        .bind(status)
-        .bind(error)
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(error)
+    .bind(now())
+    .bind(id)
+    .bind(&lease.token)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
     sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Jobs that were running when the process stopped (shut down or killed) go back to the
-/// queue. One with a checkpoint keeps its history up to the checkpoint's epoch and resumes
-/// from there; one without (k-fold, or stopped in its first epoch) starts over from its seed.
-pub async fn requeue_interrupted(pool: &SqlitePool) -> sqlx::Result<u64> {
+/// What a cancel found.
+#[derive(Debug)]
+pub enum Cancel {
+    /// The job was queued or running and is now `cancelled`.
+    Cancelled(JobRow),
+    /// The job had already ended; it is unchanged.
+    AlreadyEnded(JobRow),
+    NotFound,
+}
+
+/// Cancels a queued or running job: one transition, after which no worker's write about it
+/// is accepted (its lease token is cleared), so it trains no further and gets no model.
+pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
     let mut tx = pool.begin().await?;
-    // Anything recorded after the checkpoint (nothing, as they share transactions; kept as
-    // a guard), or everything for a job without one, is dropped.
-    for table in ["epoch_metrics", "step_losses"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE status = 'running') \
-             AND epoch > COALESCE((SELECT c.epoch FROM checkpoints c WHERE c.job_id = {table}.job_id), 0)"
-        )))
+    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = ? AND status IN ('queued', 'running') RETURNING {COLUMNS}"
+    )))
+    .bind(now())
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(match get(pool, id).await? {
+            Some(row) => Cancel::AlreadyEnded(row),
+            None => Cancel::NotFound,
+        });
+    };
+    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+        .bind(id)
         .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
+    Ok(Cancel::Cancelled(row))
+}
+
+/// What a delete found.
+#[derive(Debug)]
+pub enum Delete {
+    /// The job, its metrics, checkpoint and model (if any) are gone; the model's id is given
+    /// so that caches can drop it.
+    Deleted { model_id: Option<String> },
+    /// Queued or running: only ended jobs can be deleted.
+    NotEnded(JobStatus),
+    NotFound,
+}
+
+/// Deletes an ended job with its history (the tables cascade) and its model.
+pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(JobStatus, Option<String>)> = sqlx::query_as("SELECT status, model_id FROM jobs WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((status, model_id)) = found else {
+        return Ok(Delete::NotFound);
+    };
+    if !status.is_terminal() {
+        return Ok(Delete::NotEnded(status));
     }
-    let done = sqlx::query(
-        "UPDATE jobs SET status = 'queued', \
-         epoch = COALESCE((SELECT c.epoch FROM checkpoints c WHERE c.job_id = jobs.id), 0) \
-         WHERE status = 'running'",
+    sqlx::query("DELETE FROM models WHERE job_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM jobs WHERE id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Delete::Deleted { model_id })
+}
+
+/// Gives a running job back to the queue without spending an attempt (a graceful shutdown):
+/// it resumes from its checkpoint on the next claim. False if the lease is gone.
+pub async fn give_back(pool: &SqlitePool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let refunded = sqlx::query(
+        "UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND lease_token = ? AND status = 'running'",
     )
+    .bind(id)
+    .bind(&lease.token)
     .execute(&mut *tx)
     .await?;
+    if refunded.rows_affected() != 1 {
+        return Ok(false);
+    }
+    requeue(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(done.rows_affected())
+    Ok(true)
+}
+
+/// Running jobs whose lease expired before `before_ms` go back to the queue to resume from
+/// their checkpoint, or end `failed` when they have spent their attempts (a job that kills
+/// its server every time must not crash-loop it). Returns (queued again, failed).
+pub async fn reclaim_expired(pool: &SqlitePool, before_ms: i64) -> sqlx::Result<(u64, u64)> {
+    let mut tx = pool.begin().await?;
+    let exhausted: Vec<String> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL, \
+         error = 'started ' || attempts || ' times (max_attempts ' || max_attempts || ') and never finished: \
+each time its worker stopped without ending it (the server was killed, or the job lost its lease)' \
+         WHERE status = 'running' AND lease_expires_ms < ?2 AND attempts >= max_attempts RETURNING id",
+    )
+    .bind(now())
+    .bind(before_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &exhausted {
+        sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let expired: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < ?")
+            .bind(before_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+    for id in &expired {
+        requeue(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok((expired.len() as u64, exhausted.len() as u64))
+}
+
+/// Puts a running job back in the queue, its progress and history rolled back to its
+/// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
+async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx::Result<()> {
+    let checkpoint_epoch: i64 = sqlx::query_scalar("SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = ?), 0)")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    // Nothing is recorded after the checkpoint while they share transactions; kept as a guard.
+    for table in ["epoch_metrics", "step_losses"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE job_id = ? AND epoch > ?")))
+            .bind(id)
+            .bind(checkpoint_epoch)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', epoch = ?, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = ?",
+    )
+    .bind(checkpoint_epoch)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

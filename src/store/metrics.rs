@@ -2,6 +2,7 @@
 
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
+use super::jobs::{Lease, now_ms};
 use crate::train::{EpochMetrics, StepLoss};
 
 #[derive(Debug, Clone, FromRow)]
@@ -40,18 +41,48 @@ pub fn points(m: &EpochMetrics) -> Vec<(String, f64)> {
     points
 }
 
+/// What a worker records at the end of an epoch.
+pub struct EpochRecord<'a> {
+    pub metrics: &'a EpochMetrics,
+    /// The step losses sampled since the previous record.
+    pub steps: &'a [StepLoss],
+    /// Epochs done in all (k-fold runs count every fold's).
+    pub epochs_done: i64,
+    /// The run's checkpoint as of this epoch, when the trainer's newest one is this epoch's.
+    pub checkpoint: Option<&'a [u8]>,
+}
+
 /// Writes an epoch's points, the step losses sampled during it, the job's progress and the
 /// run's checkpoint in one transaction, so a reader (or a restart) never sees one without
-/// the others.
+/// the others; and renews the lease by `lease_ms`. Writes nothing and returns false unless
+/// the job is still running under `lease`.
 pub async fn record_epoch(
     pool: &SqlitePool,
     job_id: &str,
-    metrics: &EpochMetrics,
-    steps: &[StepLoss],
-    epochs_done: i64,
-    checkpoint: Option<&[u8]>,
-) -> sqlx::Result<()> {
+    lease: &Lease,
+    lease_ms: i64,
+    record: &EpochRecord<'_>,
+) -> sqlx::Result<bool> {
+    let EpochRecord {
+        metrics,
+        steps,
+        epochs_done,
+        checkpoint,
+    } = *record;
     let mut tx: Transaction<'_, Sqlite> = pool.begin().await?;
+    // The fence first: nothing below is written for a job that is no longer this worker's.
+    let owned = sqlx::query(
+        "UPDATE jobs SET epoch = ?, lease_expires_ms = ? WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(epochs_done)
+    .bind(now_ms() + lease_ms)
+    .bind(job_id)
+    .bind(&lease.token)
+    .execute(&mut *tx)
+    .await?;
+    if owned.rows_affected() != 1 {
+        return Ok(false);
+    }
     let fold = metrics.fold.unwrap_or(0) as i64;
     for (name, value) in points(metrics) {
         // SQLite stores NaN as NULL, which the NOT NULL column refuses: a diverged run's
@@ -69,11 +100,6 @@ pub async fn record_epoch(
             .await?;
     }
     insert_steps(&mut tx, job_id, steps).await?;
-    sqlx::query("UPDATE jobs SET epoch = ? WHERE id = ?")
-        .bind(epochs_done)
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
     if let Some(blob) = checkpoint {
         sqlx::query("INSERT OR REPLACE INTO checkpoints (job_id, epoch, blob) VALUES (?, ?, ?)")
             .bind(job_id)
@@ -82,7 +108,8 @@ pub async fn record_epoch(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 async fn insert_steps(tx: &mut Transaction<'_, Sqlite>, job_id: &str, steps: &[StepLoss]) -> sqlx::Result<()> {

@@ -2,6 +2,7 @@
 
 use sqlx::{FromRow, SqlitePool};
 
+use super::jobs::Lease;
 use super::now;
 
 /// A model's metadata (everything but the weights).
@@ -61,13 +62,19 @@ pub async fn insert(pool: &SqlitePool, m: &NewModel<'_>) -> sqlx::Result<()> {
 }
 
 /// Stores the model and marks its job succeeded in one transaction. Returns false (and
-/// stores nothing) if the job is no longer running, e.g. it was cancelled meanwhile.
-pub async fn insert_for_job(pool: &SqlitePool, m: &NewModel<'_>, train_seconds: f64) -> sqlx::Result<bool> {
-    let job_id = m.job_id.expect("a job's model");
+/// stores nothing) unless the job is still running under `lease` (e.g. it was cancelled).
+pub async fn insert_for_job(
+    pool: &SqlitePool,
+    job_id: &str,
+    lease: &Lease,
+    m: &NewModel<'_>,
+    train_seconds: f64,
+) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'succeeded', finished_at = ?, model_id = ?, test_accuracy = ?, test_loss = ?, \
-         train_seconds = ? WHERE id = ? AND status = 'running'",
+         train_seconds = ?, lease_token = NULL, lease_owner = NULL, lease_expires_ms = NULL \
+         WHERE id = ? AND lease_token = ? AND status = 'running'",
     )
     .bind(now())
     .bind(m.id)
@@ -75,6 +82,7 @@ pub async fn insert_for_job(pool: &SqlitePool, m: &NewModel<'_>, train_seconds: 
     .bind(m.test_loss)
     .bind(train_seconds)
     .bind(job_id)
+    .bind(&lease.token)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -112,4 +120,13 @@ pub async fn weights(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Vec<u8>
         .bind(id)
         .fetch_optional(pool)
         .await
+}
+
+/// Deletes a model; false if there was none.
+pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM models WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

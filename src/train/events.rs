@@ -82,6 +82,8 @@ pub trait Observer {
     }
     /// A checkpoint (`train::checkpoint`) of the run as of the epoch about to be reported.
     fn checkpoint(&mut self, _bytes: Vec<u8>) {}
+    /// The network as initialised, before its first mini-batch (not called on a resume).
+    fn initial_weights(&mut self, _network: &crate::nn::Network) {}
 }
 
 /// An observer that ignores everything (benchmarks, tests).

@@ -1,5 +1,6 @@
 //! Training: job specs, the epoch loop and the events it reports.
 
+pub mod budget;
 pub mod checkpoint;
 pub mod events;
 pub mod spec;
@@ -9,5 +10,6 @@ pub mod trainer;
 mod tests;
 
 pub use events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, Quiet, StepLoss};
-pub use spec::{InitName, JobSpec, SpecError, SpecLimits};
+pub use budget::{DataShape, MemoryEstimate};
+pub use spec::{InitName, JobSpec, SpecError, SpecLimits, ValidSpec};
 pub use trainer::{EpochPlan, Outcome, Run, TrainError, evaluate, train, train_resumable};

@@ -1,7 +1,12 @@
 //! JobSpec: the flat, Keras-like hyperparameters of a training job (the HTTP API's body),
-//! with every default filled in and `validate()` naming the first field at fault.
+//! with every default filled in; validation names the first field at fault and returns a
+//! [`ValidSpec`], the only kind of spec the trainer takes.
+
+use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
+
+use super::budget::{self, DataShape};
 
 use crate::data::AugmentConfig;
 use crate::nn::{ActivationName, Init, Loss, LrSchedule, ModelSpec, OptimizerConfig, OptimizerKind, Regularization};
@@ -84,14 +89,22 @@ pub const MAX_HIDDEN_LAYERS: usize = 16;
 pub const MAX_UNITS: usize = 4096;
 pub const MAX_EPOCHS: usize = 1000;
 pub const MAX_TRAIN_SAMPLES: usize = 1_000_000;
+/// Full-batch gradient descent on MNIST (60,000 rows) fits under it.
+pub const MAX_BATCH_SIZE: usize = 65_536;
+pub const MAX_PARAMETERS: usize = 5_000_000;
+/// A job's estimated memory (`budget`): two such jobs and the server fit in 2 GB.
+pub const MAX_JOB_MEMORY_BYTES: u64 = 768 << 20;
 
-/// The caps `validate_with` applies.
+/// The caps validation applies (a server sets its own from its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpecLimits {
     pub max_hidden_layers: usize,
     pub max_units: usize,
     pub max_epochs: usize,
     pub max_train_samples: usize,
+    pub max_batch_size: usize,
+    pub max_parameters: usize,
+    pub max_job_memory_bytes: u64,
 }
 
 impl Default for SpecLimits {
@@ -101,7 +114,35 @@ impl Default for SpecLimits {
             max_units: MAX_UNITS,
             max_epochs: MAX_EPOCHS,
             max_train_samples: MAX_TRAIN_SAMPLES,
+            max_batch_size: MAX_BATCH_SIZE,
+            max_parameters: MAX_PARAMETERS,
+            max_job_memory_bytes: MAX_JOB_MEMORY_BYTES,
         }
+    }
+}
+
+/// A JobSpec that passed validation: the trainer takes only this, and checks nothing again
+/// (so a server whose limits are above the compiled defaults trains what it accepted).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct ValidSpec(JobSpec);
+
+impl ValidSpec {
+    /// A spec validated when its job was submitted, read back from the job's row.
+    pub fn trusted(spec: JobSpec) -> ValidSpec {
+        ValidSpec(spec)
+    }
+
+    pub fn into_inner(self) -> JobSpec {
+        self.0
+    }
+}
+
+impl Deref for ValidSpec {
+    type Target = JobSpec;
+
+    fn deref(&self) -> &JobSpec {
+        &self.0
     }
 }
 pub const MAX_MAXOUT_PIECES: usize = 8;
@@ -135,17 +176,57 @@ fn check_range(field: &str, v: f32, lo: f32, hi: f32, lo_inclusive: bool, hi_inc
 
 impl JobSpec {
     /// Checks every field against the default limits; the error names the first one at fault.
-    pub fn validate(&self) -> Result<(), SpecError> {
+    pub fn validate(&self) -> Result<ValidSpec, SpecError> {
         self.validate_with(&SpecLimits::default())
     }
 
-    /// Checks every field against the given limits.
-    pub fn validate_with(&self, limits: &SpecLimits) -> Result<(), SpecError> {
+    /// Checks every field against the given limits (those that need no data).
+    pub fn validate_with(&self, limits: &SpecLimits) -> Result<ValidSpec, SpecError> {
+        self.check_fields(limits)?;
+        Ok(ValidSpec(self.clone()))
+    }
+
+    /// Checks every field, and the network's size and the job's estimated memory on this
+    /// data, against the limits: what a server accepts is what it can train.
+    pub fn validate_for(&self, limits: &SpecLimits, data: &DataShape) -> Result<ValidSpec, SpecError> {
+        self.check_fields(limits)?;
+        let parameters = self.model_spec(data.input_size, data.classes).parameter_count();
+        if parameters > limits.max_parameters {
+            return Err(SpecError {
+                field: "hidden_layers".into(),
+                message: format!(
+                    "{parameters} parameters; this server trains at most {}",
+                    limits.max_parameters
+                ),
+            });
+        }
+        let estimate = budget::estimate(self, data);
+        if estimate.total() > limits.max_job_memory_bytes {
+            let mib = |b: u64| b.div_ceil(1 << 20);
+            return Err(SpecError {
+                field: estimate.driving_field().into(),
+                message: format!(
+                    "this job would need about {} MiB (parameters and optimizer {} MiB, one batch's \
+                     activations {} MiB, dataset {} MiB); this server allows {} MiB per job",
+                    mib(estimate.total()),
+                    mib(estimate.parameters),
+                    mib(estimate.activations),
+                    mib(estimate.dataset),
+                    mib(limits.max_job_memory_bytes)
+                ),
+            });
+        }
+        Ok(ValidSpec(self.clone()))
+    }
+
+    fn check_fields(&self, limits: &SpecLimits) -> Result<(), SpecError> {
         let SpecLimits {
             max_hidden_layers,
             max_units,
             max_epochs,
             max_train_samples,
+            max_batch_size,
+            ..
         } = *limits;
         if self.dataset.trim().is_empty() {
             return fail("dataset", "is required (e.g. \"mnist\", \"xor\")");
@@ -179,8 +260,8 @@ impl JobSpec {
                 check_range("lr_schedule.min_lr", min_lr, 0.0, self.learning_rate, true, true)?
             }
         }
-        if self.batch_size == 0 {
-            return fail("batch_size", "must be at least 1");
+        if self.batch_size == 0 || self.batch_size > max_batch_size {
+            return fail("batch_size", format!("must be 1..={max_batch_size}"));
         }
         if self.epochs == 0 || self.epochs > max_epochs {
             return fail("epochs", format!("must be 1..={max_epochs}"));
@@ -278,6 +359,7 @@ mod tests {
             (r#"{"dataset":"x","learning_rate":0}"#, "learning_rate"),
             (r#"{"dataset":"x","learning_rate":-0.1}"#, "learning_rate"),
             (r#"{"dataset":"x","batch_size":0}"#, "batch_size"),
+            (r#"{"dataset":"x","batch_size":1000000000}"#, "batch_size"),
             (r#"{"dataset":"x","epochs":0}"#, "epochs"),
             (r#"{"dataset":"x","dropout":1.0}"#, "dropout"),
             (r#"{"dataset":"x","l2":-1}"#, "l2"),

@@ -26,7 +26,7 @@ fn xor_spec() -> JobSpec {
 
 fn xor_run(spec: &JobSpec) -> Outcome {
     let xor = gate_dataset(Gate::Xor);
-    train(spec, &xor, &xor, &MatMul::single(), &mut Quiet).expect("trains")
+    train(&spec.validate().unwrap(), &xor, &xor, &MatMul::single(), &mut Quiet).expect("trains")
 }
 
 #[test]
@@ -71,35 +71,50 @@ fn the_observer_sees_every_epoch_and_can_stop_the_run() {
             Control::Continue
         }
     };
-    let result = train(&xor_spec(), &xor, &xor, &MatMul::single(), &mut obs);
+    let result = train(&xor_spec().validate().unwrap(), &xor, &xor, &MatMul::single(), &mut obs);
     assert!(matches!(result, Err(TrainError::Stopped)));
     assert_eq!(seen, vec![1, 2, 3]);
 }
 
-struct StopAfterBatches(usize);
+/// Says "go on" to the first `allowed` questions, then "stop"; records the steps trained.
+struct StopAfterBatches {
+    allowed: usize,
+    steps: Vec<usize>,
+}
 
 impl Observer for StopAfterBatches {
-    fn event(&mut self, _: Event) -> Control {
+    fn event(&mut self, e: Event) -> Control {
+        if let Event::Step(s) = e {
+            self.steps.push(s.step);
+        }
         Control::Continue
     }
     fn keep_going(&mut self) -> bool {
-        self.0 = self.0.saturating_sub(1);
-        self.0 > 0
+        let go = self.allowed > 0;
+        self.allowed = self.allowed.saturating_sub(1);
+        go
     }
 }
 
 #[test]
 fn a_stop_request_takes_effect_between_mini_batches() {
     let xor = gate_dataset(Gate::Xor);
+    // Four mini-batches of one row per epoch, each reported as a step sample.
     let spec = JobSpec {
         batch_size: 1,
         ..xor_spec()
     };
-    let mut obs = StopAfterBatches(3);
+    let mut obs = StopAfterBatches {
+        allowed: 2,
+        steps: Vec::new(),
+    };
     assert!(matches!(
-        train(&spec, &xor, &xor, &MatMul::single(), &mut obs),
+        train(&spec.validate().unwrap(), &xor, &xor, &MatMul::single(), &mut obs),
         Err(TrainError::Stopped)
     ));
+    // Stopped before the third mini-batch, in the middle of the first epoch (a check made
+    // only between epochs would have let all four of them train).
+    assert_eq!(obs.steps, vec![1, 2]);
 }
 
 #[test]
@@ -114,7 +129,7 @@ fn k_fold_reports_each_fold_with_mean_and_std() {
         learning_rate: 0.01,
         ..JobSpec::default()
     };
-    let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
+    let out = train(&spec.validate().unwrap(), &data, &data, &MatMul::single(), &mut Quiet).unwrap();
     let kfold = out.kfold.expect("k-fold summary");
     assert_eq!(kfold.folds.len(), 4);
     assert_eq!(out.epochs.len(), 20);
@@ -135,7 +150,7 @@ fn with_batch_norm_a_samples_prediction_does_not_depend_on_its_batch() {
         batch_size: 32,
         ..JobSpec::default()
     };
-    let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
+    let out = train(&spec.validate().unwrap(), &data, &data, &MatMul::single(), &mut Quiet).unwrap();
     let mm = MatMul::single();
     let row = Array2::from_shape_vec((1, 2), data.row_f32(0)).unwrap();
     let alone = out.network.predict_proba(row.view(), &mm);
@@ -157,7 +172,7 @@ fn save_then_load_gives_identical_outputs_including_batch_norm_statistics() {
         epochs: 3,
         ..JobSpec::default()
     };
-    let out = train(&spec, &data, &data, &MatMul::single(), &mut Quiet).unwrap();
+    let out = train(&spec.validate().unwrap(), &data, &data, &MatMul::single(), &mut Quiet).unwrap();
     let bytes = to_safetensors(&out.network);
     let loaded = from_safetensors(&bytes).unwrap();
     assert_eq!(loaded.spec, out.network.spec);
@@ -227,11 +242,11 @@ fn a_run_resumed_from_a_checkpoint_continues_exactly_as_the_uninterrupted_run() 
     };
     let mm = MatMul::single();
     let mut full = Recorder::default();
-    let whole = train(&spec, &data, &data, &mm, &mut full).unwrap();
+    let whole = train(&spec.validate().unwrap(), &data, &data, &mm, &mut full).unwrap();
     assert_eq!((full.epochs.len(), full.checkpoints.len()), (6, 6));
 
     let mut rest = Recorder::default();
-    let resumed = train_resumable(&spec, &data, &data, &mm, &mut rest, Some(&full.checkpoints[2])).unwrap();
+    let resumed = train_resumable(&spec.validate().unwrap(), &data, &data, &mm, &mut rest, Some(&full.checkpoints[2])).unwrap();
     let without_time = |m: &EpochMetrics| EpochMetrics {
         seconds: 0.0,
         ..m.clone()
@@ -251,7 +266,7 @@ fn a_run_resumed_from_a_checkpoint_continues_exactly_as_the_uninterrupted_run() 
 fn a_corrupt_checkpoint_is_an_error_not_a_panic() {
     let xor = gate_dataset(Gate::Xor);
     let err = train_resumable(
-        &xor_spec(),
+        &xor_spec().validate().unwrap(),
         &xor,
         &xor,
         &MatMul::single(),

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint;
 use super::events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, StepLoss};
-use super::spec::{JobSpec, SpecError};
+use super::spec::{JobSpec, SpecError, ValidSpec};
 use crate::data::{Dataset, augment_batch, k_fold, train_validation_split};
 use crate::nn::kernels::l2_norm;
 use crate::nn::loss::argmax_rows;
@@ -184,7 +184,7 @@ pub fn evaluate(net: &Network, data: &Dataset, indices: &[usize], loss: crate::n
 
 /// Trains as the spec says (one run with a validation split, or k folds) and tests the result.
 pub fn train(
-    spec: &JobSpec,
+    spec: &ValidSpec,
     train_set: &Dataset,
     test_set: &Dataset,
     mm: &MatMul,
@@ -203,14 +203,13 @@ fn report_epoch(obs: &mut dyn Observer, metrics: &EpochMetrics) -> Result<(), Tr
 /// [`train`], optionally going on from a checkpoint (`train::checkpoint`) of an earlier,
 /// interrupted run of the same spec. k-fold runs are not checkpointed and always start over.
 pub fn train_resumable(
-    spec: &JobSpec,
+    spec: &ValidSpec,
     train_set: &Dataset,
     test_set: &Dataset,
     mm: &MatMul,
     obs: &mut dyn Observer,
     resume: Option<&[u8]>,
 ) -> Result<Outcome, TrainError> {
-    spec.validate()?;
     if train_set.is_empty() {
         return Err(TrainError::Data(format!(
             "dataset {} has no training samples",
@@ -232,11 +231,9 @@ pub fn train_resumable(
                 }
                 None => {
                     let (train_idx, val_idx) = train_validation_split(used, spec.validation_split as f64, &mut rng);
-                    (
-                        Run::new(spec, train_set.feature_count(), train_set.classes, rng),
-                        train_idx,
-                        val_idx,
-                    )
+                    let run = Run::new(spec, train_set.feature_count(), train_set.classes, rng);
+                    obs.initial_weights(&run.network);
+                    (run, train_idx, val_idx)
                 }
             };
             let mut epochs = Vec::with_capacity(spec.epochs);

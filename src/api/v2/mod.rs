@@ -195,6 +195,8 @@ pub(crate) async fn get_model_version_ready(
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A bad request (the protocol's 400), or binary tensor data", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Too many heavy requests at once", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn infer_version(
     state: State<AppState>,
@@ -220,6 +222,8 @@ pub(crate) async fn infer_version(
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A bad request (the protocol's 400), or binary tensor data", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Too many heavy requests at once", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn infer(
     State(state): State<AppState>,
@@ -249,7 +253,7 @@ pub(crate) async fn infer(
     let outputs = requested_outputs(req.outputs.as_deref())?;
     let x = input_matrix(req.inputs, net.spec.input_size)?;
     // The native API's forward pass, so that both answer the same probabilities and labels.
-    let predictions = predict_rows(&net, x).await?;
+    let predictions = predict_rows(&state, &net, x).await?;
     let outputs = output_tensors(&outputs, &predictions, net.spec.classes);
     state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(InferResponse {

@@ -4,7 +4,6 @@
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::{INPUT, LABEL, PROBABILITIES};
 use crate::api::AppError;
@@ -22,10 +21,10 @@ pub struct InferRequest {
     pub(super) inputs: Vec<InferInput>,
     /// The outputs to answer, in this order; all when omitted.
     pub(super) outputs: Option<Vec<RequestedOutput>>,
-    /// Any parameters are accepted and ignored.
+    /// Any parameters are accepted and ignored: skipped while parsing, never stored.
     #[allow(dead_code)]
     #[schema(value_type = Option<Object>)]
-    parameters: Option<Map<String, Value>>,
+    parameters: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -42,7 +41,7 @@ pub struct InferInput {
     data: FlatData,
     #[allow(dead_code)]
     #[schema(value_type = Option<Object>)]
-    parameters: Option<Map<String, Value>>,
+    parameters: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -52,7 +51,7 @@ pub struct RequestedOutput {
     name: String,
     #[allow(dead_code)]
     #[schema(value_type = Option<Object>)]
-    parameters: Option<Map<String, Value>>,
+    parameters: Option<serde::de::IgnoredAny>,
 }
 
 /// Tensor data (documentation only): an array whose items are numbers or arrays of the same
