@@ -101,9 +101,7 @@ pub struct StepPoint {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "Unknown field or bad value (`field` names it), unknown or missing dataset, \
             or beyond this server's limits (size, estimated memory)", body = ErrorBody),
         (status = 429, description = "The queue is full", body = ErrorBody,
@@ -203,10 +201,8 @@ pub(crate) async fn get_job(State(state): State<AppState>, Path(id): Path<String
         (status = 200, description = "The job, now `cancelled`", body = Job),
         (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job had already ended", body = ErrorBody),
-        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn cancel_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
@@ -225,7 +221,6 @@ pub(crate) async fn cancel_job(State(state): State<AppState>, Path(id): Path<Str
         (status = 204, description = "Deleted"),
         (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job is queued or running: cancel it first", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),

@@ -128,10 +128,10 @@ pub fn router(state: AppState) -> Router {
     let streams = jobs::stream_router();
     let app = timed
         .merge(streams)
-        // Outermost last: the cross-site check runs before the token check and both before
-        // any handler, so a refused request writes nothing.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // The outer layer runs first: the token check, then the cross-site check, both
+        // before any handler, so a refused request writes nothing.
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::refuse_cross_site_writes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Event streams are not compressed (the predicate skips text/event-stream).
         .layer(CompressionLayer::new())

@@ -111,7 +111,6 @@ pub(crate) async fn get_model(State(state): State<AppState>, Path(id): Path<Stri
         (status = 204, description = "Deleted"),
         (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "A cross-site request (foreign `Origin`)", body = ErrorBody),
         (status = 404, description = "No such model", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]

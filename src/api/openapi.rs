@@ -86,7 +86,7 @@ pub const PATH: &str = "/api/v1/openapi.json";
         get_openapi,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, crate::jobs::JobStatus, EpochMetrics, StepLoss, v2::TensorData)),
-    modifiers(&BearerScheme, &RequestTimeout),
+    modifiers(&BearerScheme, &RequestTimeout, &CrossSiteGuard),
     tags(
         (name = "health", description = "Liveness, readiness, Prometheus metrics"),
         (name = "datasets", description = "What jobs can train on"),
@@ -128,6 +128,44 @@ impl Modify for RequestTimeout {
                         .description("The request took longer than the server's request timeout (empty body)")
                         .build()
                         .into(),
+                );
+            }
+        }
+    }
+}
+
+/// The routes that change things (those with bearer security) pass the cross-site guard
+/// (`guard.rs`) first: a foreign `Origin` is a 403, a body that is not JSON (multipart for the
+/// import) a 415.
+struct CrossSiteGuard;
+
+impl Modify for CrossSiteGuard {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in operations_mut(item) {
+                let secured = op
+                    .security
+                    .as_ref()
+                    .is_some_and(|reqs| !reqs.is_empty());
+                if !secured {
+                    continue;
+                }
+                let responses = &mut op.responses.responses;
+                responses.insert("403".into(), error("A cross-site request (a foreign `Origin`)").into());
+                responses.insert(
+                    "415".into(),
+                    error("A body that is not `application/json` (`multipart/form-data` for an import)").into(),
                 );
             }
         }

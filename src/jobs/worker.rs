@@ -157,7 +157,12 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
         Ok(what) => tracing::info!(job = %id, what, "job ended"),
         Err(e) => tracing::error!(job = %id, error = %e, "recording the end of a job failed"),
     }
-    if let Ok(Some(row)) = store::jobs::get(&jobs.pool, &id).await {
+    // Only an ended job ends its streams. A job stopped by a cancel is ended by the cancel
+    // (which may not have committed yet: the stop flag goes up first); one given back or
+    // taken back keeps its streams for its next run.
+    if let Ok(Some(row)) = store::jobs::get(&jobs.pool, &id).await
+        && row.status.is_terminal()
+    {
         jobs.live.publish_final(&id, &Job::from(row));
     }
 }

@@ -133,7 +133,25 @@ pub fn serialize(tensors: &[OwnedTensor], metadata: HashMap<String, String>) -> 
             (t.name.clone(), view)
         })
         .collect();
-    safetensors::serialize(views, Some(metadata)).expect("tensors are consistent")
+    let bytes = safetensors::serialize(views, Some(metadata)).expect("tensors are consistent");
+    with_sorted_header(bytes)
+}
+
+/// The same file with its JSON header's keys in sorted order. safetensors writes the
+/// metadata from a `HashMap`, whose order changes from one call to the next; sorted, equal
+/// weights give equal bytes (and one SHA-256: a job's `init_sha256`, stored blobs). The
+/// header keeps its length (same content, padded with spaces as safetensors pads it), so
+/// the tensor data and their offsets are untouched.
+fn with_sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote JSON");
+    // serde_json's map is a BTreeMap (no preserve_order feature): keys come out sorted.
+    let sorted = serde_json::to_vec(&header).expect("JSON serialises");
+    if sorted.len() <= n {
+        bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+        bytes[8 + sorted.len()..8 + n].fill(b' ');
+    }
+    bytes
 }
 
 /// The network's parameters and batch-norm statistics as a safetensors file.
@@ -227,4 +245,31 @@ pub fn network_from_file(spec: &ModelSpec, file: &SafeTensors) -> Result<Network
         }
     }
     Ok(net)
+}
+
+#[cfg(test)]
+mod determinism_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_network_serialises_to_the_same_bytes_every_time_and_still_loads() {
+        let spec = ModelSpec {
+            input_size: 4,
+            classes: 3,
+            hidden_layers: vec![5],
+            activation: crate::nn::ActivationName::Relu,
+            activation_alpha: 0.01,
+            maxout_pieces: 2,
+            batch_norm: true,
+            dropout: 0.0,
+        };
+        let net = Network::build(&spec, Init::He, &mut rng_from_seed(3));
+        let first = to_safetensors(&net);
+        // Each call builds a new metadata HashMap with its own random order.
+        for _ in 0..20 {
+            assert_eq!(to_safetensors(&net), first);
+        }
+        let loaded = from_safetensors(&first).unwrap();
+        assert_eq!(to_safetensors(&loaded), first);
+    }
 }

@@ -293,7 +293,7 @@ async fn bad_imports_are_422_naming_the_part_or_field_and_write_nothing() {
         }
     }
     let (status, out) = app.post_json("/api/v1/models", &json!({"spec": {}})).await;
-    assert_eq!(status, 422, "a JSON body is not multipart: {out}");
+    assert_eq!(status, 415, "a JSON body is not multipart: {out}");
     assert!(out["error"]["message"].is_string());
     assert_eq!(app.table_counts().await, before, "rejected imports write nothing");
 }

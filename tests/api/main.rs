@@ -4,8 +4,11 @@ mod helpers;
 
 mod bad_requests;
 mod concurrency;
+mod hardening;
 mod import;
 mod jobs;
+mod leases;
+mod lifecycle;
 mod lecture;
 mod limits;
 mod openapi;

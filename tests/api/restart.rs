@@ -44,16 +44,16 @@ async fn a_job_interrupted_by_shutdown_runs_again_and_succeeds_after_restart() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-        .bind(&id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let (status, attempts, epoch): (String, i64, i64) =
+        sqlx::query_as("SELECT status, attempts, epoch FROM jobs WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     pool.close().await;
-    assert_eq!(
-        status, "running",
-        "the shutdown interrupted the job and left it for the next start"
-    );
+    assert_eq!(status, "queued", "the shutdown gave the job back to the queue");
+    assert_eq!(attempts, 0, "a graceful shutdown spends no attempt");
+    assert!((1..300).contains(&epoch), "it goes on from its checkpoint, epoch {epoch}");
 
     let again = start(&db, |_| {}).await;
     let job = again.wait_finished(&id).await;

@@ -24,7 +24,7 @@ pub struct InferRequest {
     /// Any parameters are accepted and ignored: skipped while parsing, never stored.
     #[allow(dead_code)]
     #[schema(value_type = Option<Object>)]
-    parameters: Option<serde::de::IgnoredAny>,
+    parameters: Option<IgnoredObject>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -41,7 +41,7 @@ pub struct InferInput {
     data: FlatData,
     #[allow(dead_code)]
     #[schema(value_type = Option<Object>)]
-    parameters: Option<serde::de::IgnoredAny>,
+    parameters: Option<IgnoredObject>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -51,7 +51,32 @@ pub struct RequestedOutput {
     name: String,
     #[allow(dead_code)]
     #[schema(value_type = Option<Object>)]
-    parameters: Option<serde::de::IgnoredAny>,
+    parameters: Option<IgnoredObject>,
+}
+
+/// A JSON object whose entries are skipped as they are parsed, never stored: the protocol's
+/// `parameters`, which this server ignores (15 MiB of them cost nothing but the parse).
+#[derive(Debug)]
+struct IgnoredObject;
+
+impl<'de> Deserialize<'de> for IgnoredObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Skip;
+        impl<'de> serde::de::Visitor<'de> for Skip {
+            type Value = IgnoredObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<IgnoredObject, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(IgnoredObject)
+            }
+        }
+        d.deserialize_map(Skip)
+    }
 }
 
 /// Tensor data (documentation only): an array whose items are numbers or arrays of the same

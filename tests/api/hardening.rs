@@ -1,0 +1,162 @@
+//! What a hostile client or a hostile web page cannot do: cross-site writes, half-sent
+//! requests, decompression bombs; and the headers every response carries.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{spawn_app, spawn_app_with, xor_spec};
+
+fn total_rows(counts: &[(String, i64)]) -> i64 {
+    counts.iter().map(|(_, n)| n).sum()
+}
+
+#[tokio::test]
+async fn a_cross_site_write_is_refused_before_anything_is_written() {
+    let app = spawn_app().await;
+    let spec = xor_spec(5).to_string();
+    let post = |content_type: Option<&'static str>, origin: Option<&'static str>| {
+        let mut req = app.client.post(app.url("/api/v1/jobs")).body(spec.clone());
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    // A form or a text/plain fetch from any page needs no preflight: refused by type.
+    for t in [Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data"), None] {
+        let r = post(t, None).await.unwrap();
+        assert_eq!(r.status(), 415, "{t:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unsupported_media_type");
+    }
+    // JSON from a foreign page: refused by origin.
+    let r = post(Some("application/json"), Some("http://evil.example")).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(app.url("/api/v1/jobs/anything/cancel"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a bodiless cross-site cancel");
+    assert_eq!(total_rows(&app.table_counts().await), 0, "nothing was written");
+    // The page itself (same origin) and non-browser clients (no Origin) are served.
+    let own = app.address.clone();
+    let r = app
+        .client
+        .post(app.url("/api/v1/jobs"))
+        .header("content-type", "application/json")
+        .header("origin", own)
+        .body(spec.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(post(Some("application/json"), None).await.unwrap().status(), 202);
+}
+
+#[tokio::test]
+async fn a_configured_cors_origin_may_write() {
+    let app = spawn_app_with(|c| c.cors_origins = vec!["http://lab.example".into()]).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/jobs"))
+        .header("origin", "http://lab.example")
+        .json(&xor_spec(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_and_large_ones_are_compressed() {
+    let app = spawn_app().await;
+    for path in ["/", "/js/app.js", "/api/v1/datasets", "/api/v1/jobs/nope"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(h.contains_key("referrer-policy"), "{path}");
+    }
+    let r = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let compressed = r.bytes().await.unwrap().len();
+    let plain = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap().len();
+    assert!(compressed * 3 < plain, "gzip {compressed} bytes vs {plain}");
+}
+
+#[tokio::test]
+async fn a_half_sent_request_is_dropped_after_the_header_timeout() {
+    let app = spawn_app_with(|c| c.limits.header_timeout_secs = 1).await;
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let mut conns = Vec::new();
+    for _ in 0..5 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        conns.push(s);
+    }
+    let started = Instant::now();
+    for mut s in conns {
+        let mut buf = Vec::new();
+        // The server answers 408 or just closes; either way the read ends.
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "the half-sent request was still open after 10 s");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The server still answers whole requests.
+    assert_eq!(app.get("/healthz").await.0, 200);
+}
+
+/// A PNG whose header declares `w` x `h` pixels with almost no pixel data: the header alone
+/// must be enough to refuse it.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        png.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        png.extend(kind);
+        png.extend(data);
+        png.extend(crc.sum().to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]); // 8-bit greyscale
+    chunk(b"IHDR", &ihdr);
+    // The first row of pixels only (a decoder reads the header up to the first IDAT).
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, &[0u8; 64]).unwrap();
+    chunk(b"IDAT", &z.finish().unwrap());
+    chunk(b"IEND", &[]);
+    png
+}
+
+#[tokio::test]
+async fn a_png_declaring_a_huge_image_is_refused_from_its_header() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let id = app.submit(&json!({"dataset": "mnist", "hidden_layers": [8], "epochs": 1, "train_samples": 500})).await;
+    let model = app.wait_finished(&id).await["result"]["model_id"].as_str().unwrap().to_string();
+    let png = base64::engine::general_purpose::STANDARD.encode(png_header_only(20_000, 20_000));
+    let (status, body) = app.predict(&model, &json!({"png_base64": png})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "png_base64");
+    assert!(body["error"]["message"].as_str().unwrap().contains("20000x20000"), "{body}");
+}
