@@ -35,7 +35,11 @@ impl Application {
         // after --max-attempts starts instead of crash-looping it.
         let (requeued, failed) = store::jobs::reclaim_expired(&pool, i64::MAX).await?;
         if requeued + failed > 0 {
-            tracing::info!(requeued, failed, "jobs left running by the last process were taken back");
+            tracing::info!(
+                requeued,
+                failed,
+                "jobs left running by the last process were taken back"
+            );
         }
         let settings = QueueSettings {
             threads_per_job: config.threads_per_job(),

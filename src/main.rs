@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service (the default).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Train a JobSpec; print one JSON line per epoch and a final "done" line.
     Train {
         /// The JobSpec (JSON), as POST /api/v1/jobs takes it.
@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve),
-        Some(Command::Serve(config)) => serve(config),
+        Some(Command::Serve(config)) => serve(*config),
         Some(Command::Train {
             spec,
             out,

@@ -29,7 +29,12 @@ pub struct ServeLimits {
 
 /// Serves `router` until `shutdown` is cancelled; returns the tracker of the connections
 /// still closing, for the caller to wait on with a deadline.
-pub async fn serve(listener: TcpListener, router: Router, limits: ServeLimits, shutdown: CancellationToken) -> TaskTracker {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: CancellationToken,
+) -> TaskTracker {
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let tracker = TaskTracker::new();
     loop {

@@ -240,5 +240,9 @@ async fn sigterm_with_an_open_event_stream_exits_promptly_and_gives_the_job_back
     eprintln!("SIGTERM to exit: {took:?}");
     drop(stream);
     let (status, attempts, _) = job_row(&db, &id).await;
-    assert_eq!((status.as_str(), attempts), ("queued", 0), "given back, attempt refunded");
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("queued", 0),
+        "given back, attempt refunded"
+    );
 }

@@ -108,22 +108,37 @@ mod tests {
         // A look-alike host on another port is another origin.
         let port = headers(&[("host", "localhost:8080"), ("origin", "http://localhost:9999")]);
         assert!(check_origin(&port, &[]).is_err());
-        assert!(check_origin(&headers(&[("host", "localhost:8080")]), &[]).is_ok(), "no Origin: not a browser");
+        assert!(
+            check_origin(&headers(&[("host", "localhost:8080")]), &[]).is_ok(),
+            "no Origin: not a browser"
+        );
     }
 
     #[test]
     fn only_json_bodies_pass_and_a_bodiless_request_may_omit_the_type() {
-        let json = headers(&[("content-type", "application/json; charset=utf-8"), ("content-length", "2")]);
+        let json = headers(&[
+            ("content-type", "application/json; charset=utf-8"),
+            ("content-length", "2"),
+        ]);
         assert!(check_content_type(&json, false).is_ok());
         let text = headers(&[("content-type", "text/plain"), ("content-length", "2")]);
-        assert!(matches!(check_content_type(&text, false), Err(AppError::UnsupportedMediaType(_))));
-        let form = headers(&[("content-type", "application/x-www-form-urlencoded"), ("content-length", "2")]);
+        assert!(matches!(
+            check_content_type(&text, false),
+            Err(AppError::UnsupportedMediaType(_))
+        ));
+        let form = headers(&[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("content-length", "2"),
+        ]);
         assert!(check_content_type(&form, false).is_err());
         let untyped = headers(&[("content-length", "2")]);
         assert!(check_content_type(&untyped, false).is_err());
         assert!(check_content_type(&headers(&[("content-length", "0")]), false).is_ok());
         assert!(check_content_type(&HeaderMap::new(), false).is_ok());
-        let multipart = headers(&[("content-type", "multipart/form-data; boundary=x"), ("content-length", "9")]);
+        let multipart = headers(&[
+            ("content-type", "multipart/form-data; boundary=x"),
+            ("content-length", "9"),
+        ]);
         assert!(check_content_type(&multipart, true).is_ok());
         assert!(check_content_type(&multipart, false).is_err());
     }

@@ -208,7 +208,10 @@ pub(crate) async fn get_job(State(state): State<AppState>, Path(id): Path<String
 pub(crate) async fn cancel_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
     match state.jobs.cancel(&id).await? {
         Cancel::Cancelled(row) => Ok(Json(Job::from(row))),
-        Cancel::AlreadyEnded(row) => Err(AppError::Conflict(format!("job {id} had already ended: {}", row.status))),
+        Cancel::AlreadyEnded(row) => Err(AppError::Conflict(format!(
+            "job {id} had already ended: {}",
+            row.status
+        ))),
         Cancel::NotFound => Err(AppError::not_found("job", &id)),
     }
 }

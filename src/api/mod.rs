@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod models;
 pub mod openapi;
 pub mod predict;
+pub mod rows;
 pub mod telemetry;
 pub mod v2;
 
@@ -31,8 +32,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -98,12 +99,10 @@ impl AppState {
     /// A permit to run a CPU-heavy request now, or a 503 with Retry-After when
     /// `--max-heavy-requests` of them are running: a burst of them queues no work.
     pub fn admit_heavy(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
-        Arc::clone(&self.heavy)
-            .try_acquire_owned()
-            .map_err(|_| AppError::Busy {
-                message: "the server is busy with other heavy requests; try again shortly".into(),
-                retry_after: 1,
-            })
+        Arc::clone(&self.heavy).try_acquire_owned().map_err(|_| AppError::Busy {
+            message: "the server is busy with other heavy requests; try again shortly".into(),
+            retry_after: 1,
+        })
     }
 }
 
@@ -130,7 +129,10 @@ pub fn router(state: AppState) -> Router {
         .merge(streams)
         // The outer layer runs first: the token check, then the cross-site check, both
         // before any handler, so a refused request writes nothing.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::refuse_cross_site_writes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_cross_site_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Event streams are not compressed (the predicate skips text/event-stream).

@@ -154,10 +154,7 @@ impl Modify for CrossSiteGuard {
         };
         for item in openapi.paths.paths.values_mut() {
             for op in operations_mut(item) {
-                let secured = op
-                    .security
-                    .as_ref()
-                    .is_some_and(|reqs| !reqs.is_empty());
+                let secured = op.security.as_ref().is_some_and(|reqs| !reqs.is_empty());
                 if !secured {
                     continue;
                 }

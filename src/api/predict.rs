@@ -11,8 +11,9 @@ use base64::Engine;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::error::{ErrorBody, finite_f32s};
+use super::error::ErrorBody;
 use super::models::load_network;
+use super::rows::{Images, Rows};
 use super::{AppError, AppJson, AppState};
 use crate::data::preprocess_digit;
 use crate::nn::loss::argmax;
@@ -22,8 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/models/{id}/predict", post(predict))
 }
 
-/// Rows per request (here and in V2), and pixels per PNG: enough for any real use, bounded memory.
-pub(super) const MAX_ROWS: usize = 10_000;
+pub(super) use super::rows::MAX_ROWS;
 /// A drawn digit needs far less; 2048x2048 RGBA is 16 MiB decoded.
 const MAX_PNG_SIDE: u32 = 2048;
 /// What the decoder may allocate (16-bit RGBA at the largest size, with room to spare).
@@ -37,9 +37,11 @@ const INLINE_ROWS: usize = 64;
 #[schema(example = json!({"inputs": [[0, 1], [1, 1]]}))]
 pub struct PredictRequest {
     /// Rows of the model's input size (784 for MNIST, pixel values in [0, 1]; 2 for gates).
-    inputs: Option<Vec<Vec<f64>>>,
+    #[schema(value_type = Option<Vec<Vec<f64>>>)]
+    inputs: Option<Rows>,
     /// Square images (28 rows of 28 values for MNIST), for models whose input size is a square.
-    images: Option<Vec<Vec<Vec<f64>>>>,
+    #[schema(value_type = Option<Vec<Vec<Vec<f64>>>>)]
+    images: Option<Images>,
     /// A PNG of a digit (any size, dark on light or light on dark; a `data:` URL prefix is
     /// accepted), preprocessed as MNIST was; for models of 784 inputs.
     png_base64: Option<String>,
@@ -95,30 +97,34 @@ pub(crate) async fn predict(
         ));
     }
     let mut input_image = None;
-    let rows: Vec<Vec<f32>> = if let Some(inputs) = req.inputs {
+    let x = if let Some(inputs) = req.inputs {
         check_count("inputs", inputs.len())?;
-        inputs
-            .iter()
-            .enumerate()
-            .map(|(i, row)| to_row(row, width, &format!("inputs[{i}]")))
-            .collect::<Result<_, _>>()?
+        let mut data = Vec::with_capacity(inputs.len() * width);
+        for (i, row) in inputs.iter().enumerate() {
+            data.extend_from_slice(to_row(row, width, &format!("inputs[{i}]"))?);
+        }
+        Array2::from_shape_vec((inputs.len(), width), data)
     } else if let Some(images) = req.images {
         check_count("images", images.len())?;
         let side =
             image_side(width).ok_or_else(|| AppError::invalid("images", "this model does not take square images"))?;
-        images
-            .iter()
-            .enumerate()
-            .map(|(i, img)| {
-                if img.len() != side || img.iter().any(|r| r.len() != side) {
-                    return Err(AppError::invalid(
-                        format!("images[{i}]"),
-                        format!("must be {side} rows of {side} values"),
-                    ));
+        let mut data = Vec::with_capacity(images.len() * width);
+        for i in 0..images.len() {
+            let field = format!("images[{i}]");
+            let shape_error = || AppError::invalid(&field, format!("must be {side} rows of {side} values"));
+            let mut rows = 0;
+            for row in images.image(i) {
+                rows += 1;
+                if rows > side || row.len() != side {
+                    return Err(shape_error());
                 }
-                to_row(&img.concat(), width, &format!("images[{i}]"))
-            })
-            .collect::<Result<_, _>>()?
+                data.extend_from_slice(to_row(row, side, &field)?);
+            }
+            if rows != side {
+                return Err(shape_error());
+            }
+        }
+        Array2::from_shape_vec((images.len(), width), data)
     } else {
         if width != 784 {
             return Err(AppError::invalid("png_base64", "this model does not take 28x28 images"));
@@ -129,9 +135,9 @@ pub(crate) async fn predict(
             .await
             .map_err(anyhow::Error::from)??;
         input_image = Some(pixels.clone());
-        vec![pixels]
-    };
-    let x = Array2::from_shape_vec((rows.len(), rows[0].len()), rows.concat()).expect("rows have the model's width");
+        Array2::from_shape_vec((1, width), pixels)
+    }
+    .expect("rows have the model's width");
     let predictions = predict_rows(&state, &net, x).await?;
     state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
@@ -152,15 +158,18 @@ fn image_side(width: usize) -> Option<usize> {
     (side * side == width).then_some(side)
 }
 
-/// A row of exactly `width` finite values that fit f32.
-fn to_row(values: &[f64], width: usize, field: &str) -> Result<Vec<f32>, AppError> {
+/// A row of exactly `width` finite values (a value beyond f32's range parsed as infinite).
+fn to_row<'a>(values: &'a [f32], width: usize, field: &str) -> Result<&'a [f32], AppError> {
     if values.len() != width {
         return Err(AppError::invalid(
             field,
             format!("has {} values, the model takes {width}", values.len()),
         ));
     }
-    finite_f32s(values, field)
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(AppError::invalid(format!("{field}[{i}]"), "must be a finite number"));
+    }
+    Ok(values)
 }
 
 /// One prediction per row of `x` ([N, input_size]), for native and V2 requests alike.

@@ -43,7 +43,10 @@ impl DataError {
     /// The message for clients of the service: the same, but with no server path in it
     /// (a file is named by its file name only). The full message is for the log.
     pub fn public_message(&self) -> String {
-        let name = |p: &std::path::Path| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = |p: &std::path::Path| {
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        };
         match self {
             DataError::Io { path, source } => format!("cannot read {}: {}", name(path), source.kind()),
             DataError::InvalidIdx { file, reason } => {

@@ -69,6 +69,9 @@ mod tests {
     #[test]
     fn only_succeeded_failed_and_cancelled_are_terminal() {
         let terminal: Vec<_> = JobStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
-        assert_eq!(terminal, [JobStatus::Succeeded, JobStatus::Failed, JobStatus::Cancelled]);
+        assert_eq!(
+            terminal,
+            [JobStatus::Succeeded, JobStatus::Failed, JobStatus::Cancelled]
+        );
     }
 }

@@ -125,8 +125,11 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
     tracing::info!(job = %id, dataset = %row.dataset, attempt = row.attempts, "job started");
     let stop = jobs.live.register(&id);
     let lost = Arc::new(AtomicBool::new(false));
-    jobs.live
-        .publish(&id, "status", serde_json::to_value(Job::from(row.clone())).unwrap_or_default());
+    jobs.live.publish(
+        &id,
+        "status",
+        serde_json::to_value(Job::from(row.clone())).unwrap_or_default(),
+    );
     let beat_done = CancellationToken::new();
     let beat = tokio::spawn(lease::heartbeat(
         Arc::clone(jobs),
@@ -200,13 +203,10 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<Atom
     let threads = jobs.settings.threads_per_job;
     let datasets = Arc::clone(jobs);
     let handle = tokio::task::spawn_blocking(move || {
-        let split = datasets
-            .datasets()
-            .get(&spec.dataset, spec.seed)
-            .map_err(|e| {
-                tracing::error!(dataset = %spec.dataset, error = %e, "loading a dataset failed");
-                TrainError::Data(e.public_message())
-            })?;
+        let split = datasets.datasets().get(&spec.dataset, spec.seed).map_err(|e| {
+            tracing::error!(dataset = %spec.dataset, error = %e, "loading a dataset failed");
+            TrainError::Data(e.public_message())
+        })?;
         let mm = MatMul::with_threads(threads);
         let outcome = train_resumable(&spec, &split.0, &split.1, &mm, &mut observer, resume.as_deref())?;
         // Serialised here, still on the blocking thread.
@@ -299,7 +299,8 @@ async fn finish_succeeded(
         test_accuracy: finite(outcome.test.accuracy),
         test_loss: finite(outcome.test.loss),
     };
-    let stored = store::models::insert_for_job(&jobs.pool, &row.id, lease, &model, outcome.train_seconds as f64).await?;
+    let stored =
+        store::models::insert_for_job(&jobs.pool, &row.id, lease, &model, outcome.train_seconds as f64).await?;
     Ok(if stored {
         "succeeded"
     } else {

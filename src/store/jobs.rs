@@ -224,7 +224,9 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
 pub enum Delete {
     /// The job, its metrics, checkpoint and model (if any) are gone; the model's id is given
     /// so that caches can drop it.
-    Deleted { model_id: Option<String> },
+    Deleted {
+        model_id: Option<String>,
+    },
     /// Queued or running: only ended jobs can be deleted.
     NotEnded(JobStatus),
     NotFound,
@@ -311,17 +313,20 @@ each time its worker stopped without ending it (the server was killed, or the jo
 /// Puts a running job back in the queue, its progress and history rolled back to its
 /// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
 async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx::Result<()> {
-    let checkpoint_epoch: i64 = sqlx::query_scalar("SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = ?), 0)")
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let checkpoint_epoch: i64 =
+        sqlx::query_scalar("SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = ?), 0)")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
     // Nothing is recorded after the checkpoint while they share transactions; kept as a guard.
     for table in ["epoch_metrics", "step_losses"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE job_id = ? AND epoch > ?")))
-            .bind(id)
-            .bind(checkpoint_epoch)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE job_id = ? AND epoch > ?"
+        )))
+        .bind(id)
+        .bind(checkpoint_epoch)
+        .execute(&mut **tx)
+        .await?;
     }
     sqlx::query(
         "UPDATE jobs SET status = 'queued', epoch = ?, lease_token = NULL, lease_owner = NULL, \

@@ -122,8 +122,10 @@ mod tests {
     #[test]
     fn softmax_regression_is_counted_by_hand() {
         // 784*10 + 10 = 7850 parameters, 7 f32 values each.
-        let s = spec(serde_json::json!({"dataset": "mnist", "hidden_layers": [], "batch_size": 100,
-                                       "validation_split": 0}));
+        let s = spec(
+            serde_json::json!({"dataset": "mnist", "hidden_layers": [], "batch_size": 100,
+                                       "validation_split": 0}),
+        );
         let e = estimate(&s, &mnist());
         assert_eq!(e.parameters, 7850 * 7 * 4);
         // Evaluation chunks of 1000 rows outnumber the batch of 100: 1000 rows of

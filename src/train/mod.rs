@@ -9,7 +9,7 @@ pub mod trainer;
 #[cfg(test)]
 mod tests;
 
-pub use events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, Quiet, StepLoss};
 pub use budget::{DataShape, MemoryEstimate};
+pub use events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, Quiet, StepLoss};
 pub use spec::{InitName, JobSpec, SpecError, SpecLimits, ValidSpec};
 pub use trainer::{EpochPlan, Outcome, Run, TrainError, evaluate, train, train_resumable};

@@ -246,7 +246,15 @@ fn a_run_resumed_from_a_checkpoint_continues_exactly_as_the_uninterrupted_run() 
     assert_eq!((full.epochs.len(), full.checkpoints.len()), (6, 6));
 
     let mut rest = Recorder::default();
-    let resumed = train_resumable(&spec.validate().unwrap(), &data, &data, &mm, &mut rest, Some(&full.checkpoints[2])).unwrap();
+    let resumed = train_resumable(
+        &spec.validate().unwrap(),
+        &data,
+        &data,
+        &mm,
+        &mut rest,
+        Some(&full.checkpoints[2]),
+    )
+    .unwrap();
     let without_time = |m: &EpochMetrics| EpochMetrics {
         seconds: 0.0,
         ..m.clone()

@@ -57,7 +57,10 @@ async fn predictions_keep_answering_while_two_jobs_train() {
         if now.iter().zip(&before).all(|(n, b)| *n >= b + 2) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "training stalled: {before:?} -> {now:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "training stalled: {before:?} -> {now:?}"
+        );
     }
     assert!(rounds >= 1);
     for id in &training {

@@ -27,14 +27,21 @@ async fn a_cross_site_write_is_refused_before_anything_is_written() {
         req.send()
     };
     // A form or a text/plain fetch from any page needs no preflight: refused by type.
-    for t in [Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data"), None] {
+    for t in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data"),
+        None,
+    ] {
         let r = post(t, None).await.unwrap();
         assert_eq!(r.status(), 415, "{t:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unsupported_media_type");
     }
     // JSON from a foreign page: refused by origin.
-    let r = post(Some("application/json"), Some("http://evil.example")).await.unwrap();
+    let r = post(Some("application/json"), Some("http://evil.example"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let r = app
         .client
@@ -81,7 +88,10 @@ async fn every_response_carries_the_security_headers_and_large_ones_are_compress
         let r = app.client.get(app.url(path)).send().await.unwrap();
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert!(h.contains_key("referrer-policy"), "{path}");
     }
@@ -152,11 +162,50 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
 async fn a_png_declaring_a_huge_image_is_refused_from_its_header() {
     use base64::Engine;
     let app = spawn_app().await;
-    let id = app.submit(&json!({"dataset": "mnist", "hidden_layers": [8], "epochs": 1, "train_samples": 500})).await;
-    let model = app.wait_finished(&id).await["result"]["model_id"].as_str().unwrap().to_string();
+    let id = app
+        .submit(&json!({"dataset": "mnist", "hidden_layers": [8], "epochs": 1, "train_samples": 500}))
+        .await;
+    let model = app.wait_finished(&id).await["result"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let png = base64::engine::general_purpose::STANDARD.encode(png_header_only(20_000, 20_000));
     let (status, body) = app.predict(&model, &json!({"png_base64": png})).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "png_base64");
-    assert!(body["error"]["message"].as_str().unwrap().contains("20000x20000"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("20000x20000"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn huge_bodies_of_tiny_rows_are_refused_at_the_row_cap_and_ignored_parameters_cost_nothing() {
+    let app = spawn_app().await;
+    let id = app.submit(&xor_spec(20)).await;
+    let model = app.wait_finished(&id).await["result"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // ~15 MiB of one-value rows: refused when the 10,001st row starts, with the field named.
+    let body = format!("{{\"inputs\":[{}[0]]}}", "[0],".repeat(15 << 18));
+    let (status, out) = app.post_raw(&format!("/api/v1/models/{model}/predict"), body).await;
+    assert_eq!(status, 422, "{out}");
+    assert_eq!(out["error"]["field"], "inputs", "{out}");
+    assert!(
+        out["error"]["message"].as_str().unwrap().contains("at most 10000 rows"),
+        "{out}"
+    );
+    let body = format!("{{\"images\":[[{}[0]]]}}", "[0],".repeat(4096));
+    let (status, out) = app.post_raw(&format!("/api/v1/models/{model}/predict"), body).await;
+    assert_eq!(status, 422, "{out}");
+    assert!(out["error"]["field"].as_str().unwrap().starts_with("images"), "{out}");
+    // ~15 MiB of V2 parameters: skipped while parsing, the inference is answered.
+    let filler = "x".repeat(1 << 20);
+    let parameters: serde_json::Map<String, Value> = (0..15).map(|i| (format!("k{i}"), json!(filler))).collect();
+    let body = json!({"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [0, 1]}],
+                      "parameters": parameters});
+    let (status, out) = app.post_json(&format!("/v2/models/{model}/infer"), &body).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["outputs"][1]["data"], json!([1]));
 }

@@ -23,7 +23,10 @@ async fn queue(pool: &sqlx::SqlitePool, id: &str, max_attempts: i64) {
         epochs_total: 5,
         max_attempts,
     };
-    store::jobs::insert_if_room(pool, &job, 10).await.unwrap().expect("room");
+    store::jobs::insert_if_room(pool, &job, 10)
+        .await
+        .unwrap()
+        .expect("room");
 }
 
 fn metrics(epoch: usize) -> EpochMetrics {
@@ -50,21 +53,29 @@ async fn record(pool: &sqlx::SqlitePool, id: &str, lease: &Lease, epoch: usize) 
         epochs_done: epoch as i64,
         checkpoint: Some(b"checkpoint"),
     };
-    store::metrics::record_epoch(pool, id, lease, 30_000, &record).await.unwrap()
+    store::metrics::record_epoch(pool, id, lease, 30_000, &record)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_worker() {
     let (pool, _dir) = pool().await;
     queue(&pool, "j", 3).await;
-    let (row, old) = store::jobs::claim_next(&pool, "worker-a", 1_000).await.unwrap().unwrap();
+    let (row, old) = store::jobs::claim_next(&pool, "worker-a", 1_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((row.status, row.attempts), (JobStatus::Running, 1));
     assert!(record(&pool, "j", &old, 1).await);
     // Nothing expired yet.
     assert_eq!(store::jobs::reclaim_expired(&pool, now_ms()).await.unwrap(), (0, 0));
     // Later than the lease: it is taken back, with its checkpoint's progress.
     // (Recording an epoch renewed the lease for 30 s.)
-    assert_eq!(store::jobs::reclaim_expired(&pool, now_ms() + 60_000).await.unwrap(), (1, 0));
+    assert_eq!(
+        store::jobs::reclaim_expired(&pool, now_ms() + 60_000).await.unwrap(),
+        (1, 0)
+    );
     let row = store::jobs::get(&pool, "j").await.unwrap().unwrap();
     assert_eq!((row.status, row.epoch), (JobStatus::Queued, 1));
     // The old worker wakes up: every write is refused.
@@ -73,7 +84,10 @@ async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_wo
     assert!(!store::jobs::fail(&pool, "j", &old, "late").await.unwrap());
     assert!(!store::jobs::give_back(&pool, "j", &old).await.unwrap());
     // Another worker resumes it under a new lease.
-    let (row, new) = store::jobs::claim_next(&pool, "worker-b", 30_000).await.unwrap().unwrap();
+    let (row, new) = store::jobs::claim_next(&pool, "worker-b", 30_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((row.attempts, row.epoch), (2, 1));
     assert_ne!(new.token, old.token);
     assert!(record(&pool, "j", &new, 2).await);
@@ -90,7 +104,10 @@ async fn a_job_that_never_finishes_ends_failed_when_its_attempts_are_spent() {
     let (pool, _dir) = pool().await;
     queue(&pool, "crashy", 2).await;
     for attempt in 1..=2 {
-        let (row, _) = store::jobs::claim_next(&pool, "w", 1).await.unwrap().expect("claimable");
+        let (row, _) = store::jobs::claim_next(&pool, "w", 1)
+            .await
+            .unwrap()
+            .expect("claimable");
         assert_eq!(row.attempts, attempt);
         store::jobs::reclaim_expired(&pool, now_ms() + 1_000).await.unwrap();
     }

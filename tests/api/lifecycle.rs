@@ -61,7 +61,10 @@ async fn a_cancel_that_answers_200_means_cancelled_with_no_further_epoch_and_no_
             other => panic!("cancel answered {other}: {body}"),
         }
     }
-    assert!(!cancelled.is_empty(), "some cancels must win ({conflicts} came too late)");
+    assert!(
+        !cancelled.is_empty(),
+        "some cancels must win ({conflicts} came too late)"
+    );
     wait_idle(&app).await;
     let (_, models) = app.get("/api/v1/models").await;
     for (id, seen) in &cancelled {
@@ -69,10 +72,18 @@ async fn a_cancel_that_answers_200_means_cancelled_with_no_further_epoch_and_no_
         assert_eq!(job["status"], "cancelled", "{job}");
         assert!(job["result"].is_null(), "{job}");
         let metrics = app.metrics(id).await;
-        assert_eq!(epoch_count(&metrics), *seen, "job {id}: no epoch recorded after its cancel answered 200");
+        assert_eq!(
+            epoch_count(&metrics),
+            *seen,
+            "job {id}: no epoch recorded after its cancel answered 200"
+        );
         assert!(*seen < 30, "a cancelled job did not train every epoch");
         assert!(
-            models["models"].as_array().unwrap().iter().all(|m| m["job_id"] != json!(id)),
+            models["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["job_id"] != json!(id)),
             "job {id} was cancelled but has a model"
         );
     }
@@ -94,7 +105,12 @@ async fn cancelling_an_ended_job_is_a_409_that_changes_nothing() {
 /// Reads an event stream to its end (or panics after the timeout); returns the event names
 /// and data.
 async fn read_stream(app: &TestApp, id: &str, until: impl std::future::Future<Output = ()>) -> Vec<(String, Value)> {
-    let mut r = app.client.get(app.url(&format!("/api/v1/jobs/{id}/events"))).send().await.unwrap();
+    let mut r = app
+        .client
+        .get(app.url(&format!("/api/v1/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let mut text = String::new();
     let read = async {
@@ -117,7 +133,8 @@ async fn read_stream(app: &TestApp, id: &str, until: impl std::future::Future<Ou
 async fn the_event_streams_of_a_cancelled_job_end_at_once_whether_it_was_queued_or_running() {
     let app = spawn_app().await;
     let running = app.submit(&long_spec()).await;
-    app.wait_for(&running, Duration::from_secs(30), |j| j["status"] == "running").await;
+    app.wait_for(&running, Duration::from_secs(30), |j| j["status"] == "running")
+        .await;
     let queued = app.submit(&long_spec()).await;
     for id in [&queued, &running] {
         let cancel_soon = async {
@@ -141,7 +158,8 @@ async fn concurrent_submits_queue_no_more_than_the_cap() {
     let app = spawn_app_with(|c| c.limits.max_queued_jobs = 3).await;
     // The one worker is busy, so every accepted job stays queued.
     let busy = app.submit(&long_spec()).await;
-    app.wait_for(&busy, Duration::from_secs(30), |j| j["status"] == "running").await;
+    app.wait_for(&busy, Duration::from_secs(30), |j| j["status"] == "running")
+        .await;
     let submits = (0..20).map(|_| {
         let (client, url) = (app.client.clone(), app.url("/api/v1/jobs"));
         async move {
@@ -168,9 +186,14 @@ async fn deleting_an_ended_job_removes_it_with_its_history_and_model_and_a_runni
     let id = app.submit(&xor_spec(20)).await;
     let job = app.wait_finished(&id).await;
     let model = job["result"]["model_id"].as_str().unwrap().to_string();
-    assert_eq!(app.predict(&model, &json!({"inputs": [[0, 1]]})).await.0, 200, "the model is cached");
+    assert_eq!(
+        app.predict(&model, &json!({"inputs": [[0, 1]]})).await.0,
+        200,
+        "the model is cached"
+    );
     let running = app.submit(&long_spec()).await;
-    app.wait_for(&running, Duration::from_secs(30), |j| j["status"] == "running").await;
+    app.wait_for(&running, Duration::from_secs(30), |j| j["status"] == "running")
+        .await;
     let (status, body) = delete(&app, &format!("/api/v1/jobs/{running}")).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(app.job(&running).await["status"], "running");
@@ -183,13 +206,17 @@ async fn deleting_an_ended_job_removes_it_with_its_history_and_model_and_a_runni
         404,
         "a deleted model no longer predicts (not even from the cache)"
     );
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display())).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
+        .await
+        .unwrap();
     for table in ["epoch_metrics", "step_losses", "checkpoints"] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE job_id = ?")))
-            .bind(&id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE job_id = ?"
+        )))
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         assert_eq!(n, 0, "{table} rows of the deleted job");
     }
     pool.close().await;
@@ -207,7 +234,10 @@ async fn deleting_a_model_removes_it_and_its_job_keeps_its_numbers() {
     assert_eq!(app.get(&format!("/api/v1/models/{model}")).await.0, 404);
     assert_eq!(app.get(&format!("/api/v1/models/{model}/weights")).await.0, 404);
     assert_eq!(delete(&app, &format!("/api/v1/models/{model}")).await.0, 404);
-    assert_eq!(app.job(&id).await["result"]["test_accuracy"], job["result"]["test_accuracy"]);
+    assert_eq!(
+        app.job(&id).await["result"]["test_accuracy"],
+        job["result"]["test_accuracy"]
+    );
 }
 
 #[tokio::test]
@@ -224,9 +254,18 @@ async fn a_job_accepted_under_limits_raised_above_the_defaults_trains_to_the_end
 async fn a_job_that_would_not_fit_in_memory_is_refused_naming_the_field_that_drives_it() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"dataset": "mnist", "hidden_layers": [4096], "batch_size": 1_000_000_000u64}), "batch_size"),
-        (json!({"dataset": "mnist", "hidden_layers": [4096], "batch_size": 60000}), "batch_size"),
-        (json!({"dataset": "mnist", "hidden_layers": [2048, 2048, 2048], "batch_size": 32}), "hidden_layers"),
+        (
+            json!({"dataset": "mnist", "hidden_layers": [4096], "batch_size": 1_000_000_000u64}),
+            "batch_size",
+        ),
+        (
+            json!({"dataset": "mnist", "hidden_layers": [4096], "batch_size": 60000}),
+            "batch_size",
+        ),
+        (
+            json!({"dataset": "mnist", "hidden_layers": [2048, 2048, 2048], "batch_size": 32}),
+            "hidden_layers",
+        ),
     ];
     for (spec, field) in cases {
         let (status, body) = app.post_json("/api/v1/jobs", &spec).await;
@@ -237,7 +276,10 @@ async fn a_job_that_would_not_fit_in_memory_is_refused_naming_the_field_that_dri
     // A server given more memory per job takes the same job.
     let big = spawn_app_with(|c| c.limits.max_job_memory_mib = 16 << 10).await;
     let (status, body) = big
-        .post_json("/api/v1/jobs", &json!({"dataset": "mnist", "hidden_layers": [4096], "batch_size": 60000}))
+        .post_json(
+            "/api/v1/jobs",
+            &json!({"dataset": "mnist", "hidden_layers": [4096], "batch_size": 60000}),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     cancel(&big, body["id"].as_str().unwrap()).await;

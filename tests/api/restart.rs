@@ -53,7 +53,10 @@ async fn a_job_interrupted_by_shutdown_runs_again_and_succeeds_after_restart() {
     pool.close().await;
     assert_eq!(status, "queued", "the shutdown gave the job back to the queue");
     assert_eq!(attempts, 0, "a graceful shutdown spends no attempt");
-    assert!((1..300).contains(&epoch), "it goes on from its checkpoint, epoch {epoch}");
+    assert!(
+        (1..300).contains(&epoch),
+        "it goes on from its checkpoint, epoch {epoch}"
+    );
 
     let again = start(&db, |_| {}).await;
     let job = again.wait_finished(&id).await;

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{INPUT, LABEL, PROBABILITIES};
 use crate::api::AppError;
-use crate::api::error::finite_f32s;
 use crate::api::predict::{MAX_ROWS, Prediction};
+use crate::api::rows::MAX_VALUES;
 
 /// An inference request: one input tensor `input`, FP32 (or FP64) of shape [N, input_size].
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -210,8 +210,13 @@ pub(super) fn input_matrix(mut inputs: Vec<InferInput>, input_size: usize) -> Re
             ),
         ));
     }
-    let values = finite_f32s(&data, "inputs[0].data")?;
-    let x = Array2::from_shape_vec((rows, width), values).map_err(anyhow::Error::from)?;
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(AppError::invalid(
+            format!("inputs[0].data[{i}]"),
+            "must be a finite number",
+        ));
+    }
+    let x = Array2::from_shape_vec((rows, width), data).map_err(anyhow::Error::from)?;
     Ok(x)
 }
 
@@ -243,10 +248,11 @@ pub(super) fn output_tensors(names: &[&'static str], predictions: &[Prediction],
 }
 
 /// A tensor's `data`, flat or nested arrays of numbers, flattened row-major while parsing
-/// (8 bytes a value rather than a `serde_json::Value` tree). A non-number is a type error
-/// at its own path, e.g. `inputs[0].data[3]` or `inputs[0].data[1][1]`.
+/// into f32 (4 bytes a value rather than a `serde_json::Value` tree; a value beyond f32's
+/// range becomes infinite and is refused as not finite), at most `MAX_VALUES` of them. A
+/// non-number is a type error at its own path, e.g. `inputs[0].data[3]`.
 #[derive(Debug, Default)]
-struct FlatData(Vec<f64>);
+struct FlatData(Vec<f32>);
 
 impl<'de> Deserialize<'de> for FlatData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -256,7 +262,17 @@ impl<'de> Deserialize<'de> for FlatData {
     }
 }
 
-struct Collect<'a>(&'a mut Vec<f64>);
+struct Collect<'a>(&'a mut Vec<f32>);
+
+impl Collect<'_> {
+    fn push<E: serde::de::Error>(&mut self, v: f64) -> Result<(), E> {
+        if self.0.len() == MAX_VALUES {
+            return Err(E::custom(format!("at most {MAX_VALUES} values")));
+        }
+        self.0.push(v as f32);
+        Ok(())
+    }
+}
 
 impl<'de> serde::de::DeserializeSeed<'de> for Collect<'_> {
     type Value = ();
@@ -273,19 +289,16 @@ impl<'de> serde::de::Visitor<'de> for Collect<'_> {
         f.write_str("a number or an array of numbers")
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
-        self.0.push(v);
-        Ok(())
+    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> Result<(), E> {
+        self.push(v)
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.0.push(v as f64);
-        Ok(())
+    fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
+        self.push(v as f64)
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.0.push(v as f64);
-        Ok(())
+    fn visit_u64<E: serde::de::Error>(mut self, v: u64) -> Result<(), E> {
+        self.push(v as f64)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
