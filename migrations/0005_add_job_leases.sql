@@ -15,3 +15,7 @@ ALTER TABLE jobs ADD COLUMN lease_expires_ms INTEGER;
 ALTER TABLE jobs ADD COLUMN init_sha256 TEXT;
 
 CREATE INDEX jobs_by_lease ON jobs (status, lease_expires_ms);
+
+-- The last sampled step recorded with a checkpoint: a job taken back drops the step samples
+-- after it (step numbers run on across the folds of a k-fold run, epochs restart per fold).
+ALTER TABLE checkpoints ADD COLUMN step INTEGER NOT NULL DEFAULT 0;

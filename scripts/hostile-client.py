@@ -15,7 +15,7 @@ itself (hard cap 215 s) and the server is always killed at the end.
     scripts/hostile-client.py --binary target/release/nnlab [--data-dir data] [--static-dir static]
 """
 import argparse, base64, collections, http.client, json, os, re, select, signal, socket
-import struct, subprocess, sys, tempfile, threading, time, zlib
+import shutil, struct, subprocess, sys, tempfile, threading, time, zlib
 
 T0 = time.monotonic()
 ATTACK_BUDGET = 175  # seconds from start by which the attacks must be done
@@ -316,6 +316,7 @@ def main():
         if not done.acquire(blocking=False):
             return  # the other thread is finishing
         S.kill()
+        shutil.rmtree(S.tmp, ignore_errors=True)
         print(table(results, state.get("idle"), S.hwm), flush=True)
         if args.json:
             with open(args.json, "w") as f:
@@ -337,11 +338,12 @@ def main():
             st, jid, _ = submit({"dataset": "mnist", "hidden_layers": [16], "epochs": 1, "train_samples": 2000})
             j = wait_job(jid, time.monotonic() + 60) if jid else {}
             if j.get("status") != "succeeded":
-                raise Fatal(f"setup: the tiny MNIST job did not succeed (submit {st}, job {j})")
+                raise Fatal(f"setup: the tiny MNIST job did not succeed (submit {st}, job {j})\n"
+                            + "\n".join(list(S.stderr)[-20:]))
             state["model"] = j["result"]["model_id"]
             log(f"server pid {S.proc.pid} at {S.host}:{S.port}, model {state['model']}")
         except Fatal as e:
-            print(e, *list(S.stderr)[-20:], sep="\n", file=sys.stderr)
+            print(e, file=sys.stderr)
             finish(2)
 
     up()

@@ -101,12 +101,15 @@ pub async fn record_epoch(
     }
     insert_steps(&mut tx, job_id, steps).await?;
     if let Some(blob) = checkpoint {
-        sqlx::query("INSERT OR REPLACE INTO checkpoints (job_id, epoch, blob) VALUES (?, ?, ?)")
-            .bind(job_id)
-            .bind(epochs_done)
-            .bind(blob)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO checkpoints (job_id, epoch, step, blob) \
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(step), 0) FROM step_losses WHERE job_id = ?1), ?3)",
+        )
+        .bind(job_id)
+        .bind(epochs_done)
+        .bind(blob)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -4,16 +4,24 @@
 //! validation row order (`train_idx`, `val_idx`, U64), and in the metadata the step counters
 //! and the RNG state. A run resumed from the checkpoint of epoch e gives epochs e+1.. exactly
 //! as the uninterrupted run would (`tests.rs` checks it).
+//!
+//! A k-fold run's checkpoint adds where it is among the folds: the fold under way, the
+//! results of the folds done, and the best fold's network so far (as a nested safetensors
+//! file in the U8 tensor `kfold.best_network`).
 
 use std::collections::HashMap;
 
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+use super::events::Evaluation;
 use super::trainer::Run;
-use crate::nn::io::{ModelIoError, OwnedTensor, network_from_file, network_tensors, read_f32, serialize};
+use crate::nn::io::{
+    ModelIoError, OwnedTensor, from_safetensors, network_from_file, network_tensors, read_f32, serialize,
+    to_safetensors,
+};
 use crate::nn::optim::SlotState;
-use crate::nn::{ModelSpec, Optimizer, OptimizerConfig};
+use crate::nn::{ModelSpec, Network, Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 
 const META_KEY: &str = "nnlab_checkpoint";
@@ -27,6 +35,27 @@ struct Meta {
     epochs_done: usize,
     steps_done: usize,
     rng: Rng,
+    #[serde(default)]
+    kfold: Option<KFoldMeta>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KFoldMeta {
+    fold: usize,
+    results: Vec<Evaluation>,
+    /// Validation accuracy and 1-based fold of the best network so far.
+    best: Option<(f32, usize)>,
+}
+
+const BEST_NETWORK: &str = "kfold.best_network";
+
+/// Where a k-fold run is: the 0-based fold under way, the folds done, the best so far.
+#[derive(Debug, Clone)]
+pub struct KFoldProgress {
+    pub fold: usize,
+    pub results: Vec<Evaluation>,
+    /// Validation accuracy, 1-based fold and network of the best fold so far.
+    pub best: Option<(f32, usize, Network)>,
 }
 
 /// A run and the row order it was using.
@@ -34,6 +63,7 @@ pub struct Checkpoint {
     pub run: Run,
     pub train_idx: Vec<usize>,
     pub val_idx: Vec<usize>,
+    pub kfold: Option<KFoldProgress>,
 }
 
 fn indices(name: &str, idx: &[usize]) -> OwnedTensor {
@@ -45,7 +75,7 @@ fn indices(name: &str, idx: &[usize]) -> OwnedTensor {
     }
 }
 
-pub fn encode(run: &Run, train_idx: &[usize], val_idx: &[usize]) -> Vec<u8> {
+pub fn encode(run: &Run, train_idx: &[usize], val_idx: &[usize], kfold: Option<&KFoldProgress>) -> Vec<u8> {
     let mut tensors = network_tensors(&run.network);
     for (i, slot) in run.optimizer.slots.iter().enumerate() {
         tensors.push(OwnedTensor::f32(
@@ -61,6 +91,15 @@ pub fn encode(run: &Run, train_idx: &[usize], val_idx: &[usize]) -> Vec<u8> {
     }
     tensors.push(indices("train_idx", train_idx));
     tensors.push(indices("val_idx", val_idx));
+    if let Some((_, _, best)) = kfold.and_then(|k| k.best.as_ref()) {
+        let bytes = to_safetensors(best);
+        tensors.push(OwnedTensor {
+            name: BEST_NETWORK.into(),
+            shape: vec![bytes.len()],
+            dtype: Dtype::U8,
+            bytes,
+        });
+    }
     let meta = Meta {
         model_spec: run.network.spec.clone(),
         optimizer: run.optimizer.config,
@@ -69,6 +108,11 @@ pub fn encode(run: &Run, train_idx: &[usize], val_idx: &[usize]) -> Vec<u8> {
         epochs_done: run.epochs_done,
         steps_done: run.steps_done,
         rng: run.rng.clone(),
+        kfold: kfold.map(|k| KFoldMeta {
+            fold: k.fold,
+            results: k.results.clone(),
+            best: k.best.as_ref().map(|(accuracy, fold, _)| (*accuracy, *fold)),
+        }),
     };
     let meta = serde_json::to_string(&meta).expect("checkpoint metadata serialises");
     serialize(&tensors, HashMap::from([(META_KEY.to_string(), meta)]))
@@ -126,9 +170,29 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, ModelIoError> {
         epochs_done: meta.epochs_done,
         steps_done: meta.steps_done,
     };
+    let kfold = match meta.kfold {
+        None => None,
+        Some(k) => {
+            let best = match k.best {
+                None => None,
+                Some((accuracy, fold)) => {
+                    let t = file
+                        .tensor(BEST_NETWORK)
+                        .map_err(|_| ModelIoError::MissingTensor(BEST_NETWORK.into()))?;
+                    Some((accuracy, fold, from_safetensors(t.data())?))
+                }
+            };
+            Some(KFoldProgress {
+                fold: k.fold,
+                results: k.results,
+                best,
+            })
+        }
+    };
     Ok(Checkpoint {
         run,
         train_idx: read_indices(&file, "train_idx")?,
         val_idx: read_indices(&file, "val_idx")?,
+        kfold,
     })
 }

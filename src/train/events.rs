@@ -36,7 +36,7 @@ pub struct StepLoss {
 }
 
 /// Loss and accuracy on a held-out set.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Evaluation {
     pub loss: f32,
     pub accuracy: f32,

@@ -283,3 +283,48 @@ fn a_corrupt_checkpoint_is_an_error_not_a_panic() {
     );
     assert!(matches!(err, Err(TrainError::Data(_))));
 }
+
+#[test]
+fn a_k_fold_run_resumed_mid_fold_or_at_a_fold_boundary_continues_exactly_as_the_uninterrupted_run() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Gaussian, 120, &mut crate::rng::rng_from_seed(2));
+    let spec = JobSpec {
+        dataset: "gaussian".into(),
+        hidden_layers: vec![6],
+        dropout: 0.1,
+        epochs: 3,
+        batch_size: 16,
+        k_folds: Some(3),
+        ..JobSpec::default()
+    }
+    .validate()
+    .unwrap();
+    let mm = MatMul::single();
+    let mut full = Recorder::default();
+    let whole = train(&spec, &data, &data, &mm, &mut full).unwrap();
+    assert_eq!(full.checkpoints.len(), 9, "one checkpoint per epoch of every fold");
+    let without_time = |m: &EpochMetrics| EpochMetrics {
+        seconds: 0.0,
+        ..m.clone()
+    };
+    // After epoch 2 of fold 2 (mid-fold) and after the last epoch of fold 1 (a boundary).
+    for done in [5, 3] {
+        let mut rest = Recorder::default();
+        let resumed = train_resumable(&spec, &data, &data, &mm, &mut rest, Some(&full.checkpoints[done - 1])).unwrap();
+        let expected: Vec<_> = full.epochs[done..].iter().map(without_time).collect();
+        let got: Vec<_> = rest.epochs.iter().map(without_time).collect();
+        assert_eq!(got, expected, "epochs after the {done}th");
+        assert_eq!(resumed.kfold, whole.kfold, "the same folds' results and best fold");
+        assert_eq!(resumed.test, whole.test, "the same kept network");
+    }
+    // A k-fold checkpoint does not resume a plain run, nor the other way round.
+    let plain = JobSpec {
+        k_folds: None,
+        ..(*spec).clone()
+    }
+    .validate()
+    .unwrap();
+    assert!(matches!(
+        train_resumable(&plain, &data, &data, &mm, &mut Quiet, Some(&full.checkpoints[0])),
+        Err(TrainError::Data(_))
+    ));
+}

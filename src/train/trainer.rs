@@ -8,7 +8,7 @@ use std::time::Instant;
 use ndarray::{Array2, s};
 use rand::seq::SliceRandom;
 
-use super::checkpoint;
+use super::checkpoint::{self, KFoldProgress};
 use super::events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, StepLoss};
 use super::spec::{JobSpec, SpecError, ValidSpec};
 use crate::data::{Dataset, augment_batch, k_fold, train_validation_split};
@@ -201,7 +201,7 @@ fn report_epoch(obs: &mut dyn Observer, metrics: &EpochMetrics) -> Result<(), Tr
 }
 
 /// [`train`], optionally going on from a checkpoint (`train::checkpoint`) of an earlier,
-/// interrupted run of the same spec. k-fold runs are not checkpointed and always start over.
+/// interrupted run of the same spec (k-fold runs too: from the fold and epoch they were at).
 pub fn train_resumable(
     spec: &ValidSpec,
     train_set: &Dataset,
@@ -223,9 +223,9 @@ pub fn train_resumable(
         None => {
             let (mut run, mut train_idx, val_idx) = match resume {
                 Some(bytes) => {
-                    let c = checkpoint::decode(bytes).map_err(|e| TrainError::Data(format!("checkpoint: {e}")))?;
-                    if c.run.network.spec != spec.model_spec(train_set.feature_count(), train_set.classes) {
-                        return Err(TrainError::Data("checkpoint: another architecture".into()));
+                    let c = decode_checkpoint(bytes, spec, train_set)?;
+                    if c.kfold.is_some() {
+                        return Err(TrainError::Data("checkpoint: of a k-fold run".into()));
                     }
                     (c.run, c.train_idx, c.val_idx)
                 }
@@ -245,7 +245,7 @@ pub fn train_resumable(
                 };
                 let metrics = run.epoch(spec, train_set, plan, mm, obs)?;
                 if obs.wants_checkpoints() {
-                    obs.checkpoint(checkpoint::encode(&run, &train_idx, &val_idx));
+                    obs.checkpoint(checkpoint::encode(&run, &train_idx, &val_idx, None));
                 }
                 report_epoch(obs, &metrics)?;
                 epochs.push(metrics);
@@ -253,36 +253,62 @@ pub fn train_resumable(
             (run.network, epochs, None)
         }
         Some(k) => {
+            // The folds come from the seed, so a resumed run draws the same ones.
             let folds = k_fold(used, k, &mut rng);
+            let (mut progress, mut resumed) = match resume {
+                Some(bytes) => {
+                    let c = decode_checkpoint(bytes, spec, train_set)?;
+                    let progress = c
+                        .kfold
+                        .ok_or_else(|| TrainError::Data("checkpoint: not of a k-fold run".into()))?;
+                    (progress, Some((c.run, c.train_idx)))
+                }
+                None => (
+                    KFoldProgress {
+                        fold: 0,
+                        results: Vec::new(),
+                        best: None,
+                    },
+                    None,
+                ),
+            };
             let mut epochs = Vec::new();
-            let mut results = Vec::new();
-            let mut best: Option<(f32, usize, Network)> = None;
-            let mut steps_before = 0;
-            for (i, (mut train_idx, val_idx)) in folds.into_iter().enumerate() {
-                // Each fold starts from fresh weights, from its own stream derived from the seed.
-                let fold_rng = rng_from_seed(spec.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1)));
-                let mut run = Run::new(spec, train_set.feature_count(), train_set.classes, fold_rng);
-                // Step numbers run on across folds, so each sampled loss has its own step.
-                run.steps_done = steps_before;
-                for _ in 0..spec.epochs {
+            let mut steps_before = resumed.as_ref().map_or(0, |(run, _)| run.steps_done);
+            for (i, (fresh_idx, val_idx)) in folds.into_iter().enumerate().skip(progress.fold) {
+                progress.fold = i;
+                let (mut run, mut train_idx) = match resumed.take() {
+                    Some(resumed) => resumed,
+                    None => {
+                        // Each fold starts from fresh weights, from its own stream derived from the seed.
+                        let fold_rng = rng_from_seed(spec.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1)));
+                        let mut run = Run::new(spec, train_set.feature_count(), train_set.classes, fold_rng);
+                        // Step numbers run on across folds, so each sampled loss has its own step.
+                        run.steps_done = steps_before;
+                        (run, fresh_idx)
+                    }
+                };
+                while run.epochs_done < spec.epochs {
                     let plan = EpochPlan {
                         train_idx: &mut train_idx,
                         val_idx: &val_idx,
                         fold: Some(i + 1),
                     };
                     let metrics = run.epoch(spec, train_set, plan, mm, obs)?;
+                    if obs.wants_checkpoints() {
+                        obs.checkpoint(checkpoint::encode(&run, &train_idx, &val_idx, Some(&progress)));
+                    }
                     report_epoch(obs, &metrics)?;
                     epochs.push(metrics);
                 }
                 steps_before = run.steps_done;
                 let eval = evaluate(&run.network, train_set, &val_idx, spec.loss, mm);
-                if best.as_ref().is_none_or(|(acc, _, _)| eval.accuracy > *acc) {
-                    best = Some((eval.accuracy, i + 1, run.network));
+                if progress.best.as_ref().is_none_or(|(acc, _, _)| eval.accuracy > *acc) {
+                    progress.best = Some((eval.accuracy, i + 1, run.network));
                 }
-                results.push(eval);
+                progress.results.push(eval);
             }
-            let (_, best_fold, network) = best.expect("k >= 2 folds");
-            let summary = summarize_folds(results, best_fold);
+            let (_, best_fold, network) = progress.best.expect("k >= 2 folds");
+            let summary = summarize_folds(progress.results, best_fold);
             if obs.event(Event::KFold(&summary)) == Control::Stop {
                 return Err(TrainError::Stopped);
             }
@@ -298,6 +324,14 @@ pub fn train_resumable(
         kfold,
         train_seconds: started.elapsed().as_secs_f32(),
     })
+}
+
+fn decode_checkpoint(bytes: &[u8], spec: &ValidSpec, data: &Dataset) -> Result<checkpoint::Checkpoint, TrainError> {
+    let c = checkpoint::decode(bytes).map_err(|e| TrainError::Data(format!("checkpoint: {e}")))?;
+    if c.run.network.spec != spec.model_spec(data.feature_count(), data.classes) {
+        return Err(TrainError::Data("checkpoint: another architecture".into()));
+    }
+    Ok(c)
 }
 
 fn summarize_folds(folds: Vec<Evaluation>, best_fold: usize) -> KFoldSummary {

@@ -70,3 +70,34 @@ async fn a_job_interrupted_by_shutdown_runs_again_and_succeeds_after_restart() {
     assert_eq!(epochs, (1..=300).collect::<Vec<_>>(), "every epoch exactly once");
     drop(app);
 }
+
+#[tokio::test]
+async fn a_k_fold_job_interrupted_by_shutdown_resumes_from_its_checkpoint_with_every_fold_epoch_once() {
+    let mut app = spawn_app().await;
+    // 3 folds of 40 epochs of single-sample steps: long enough to stop in fold 1 or 2.
+    let spec = json!({"dataset": "circle", "hidden_layers": [16], "batch_size": 1, "epochs": 40,
+                      "k_folds": 3, "seed": 9});
+    let id = app.submit(&spec).await;
+    app.wait_for(&id, Duration::from_secs(60), |j| {
+        j["progress"]["epoch"].as_i64().unwrap_or(0) >= 5
+    })
+    .await;
+    let db = app.db_path.clone();
+    app.stop().await;
+    let again = start(&db, |_| {}).await;
+    let before = again.metrics(&id).await["epochs"].as_array().unwrap().clone();
+    assert!(!before.is_empty());
+    let job = again.wait_finished(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1, "the shutdown gave its attempt back");
+    let after = again.metrics(&id).await["epochs"].as_array().unwrap().clone();
+    let keys: Vec<(i64, i64)> = after
+        .iter()
+        .map(|e| (e["fold"].as_i64().unwrap(), e["epoch"].as_i64().unwrap()))
+        .collect();
+    let expected: Vec<(i64, i64)> = (1..=3).flat_map(|f| (1..=40).map(move |e| (f, e))).collect();
+    assert_eq!(keys, expected, "every fold's epochs exactly once");
+    // The epochs recorded before the shutdown were kept, not trained again.
+    assert_eq!(&after[..before.len()], &before[..]);
+    drop(app);
+}
