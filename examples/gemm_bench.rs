@@ -211,7 +211,7 @@ fn main() {
 /// dataset is not where the repository keeps it.
 fn mnist_like_inputs() -> (Vec<Vec<f32>>, &'static str) {
     use std::io::Read;
-    let dir = std::env::var("MNIST_DIR").unwrap_or_else(|_| "../shared/data/mnist".into());
+    let dir = std::env::var("MNIST_DIR").unwrap_or_else(|_| "data/mnist".into());
     let path = format!("{dir}/t10k-images-idx3-ubyte.gz");
     if let Ok(f) = std::fs::File::open(&path) {
         let mut bytes = Vec::new();

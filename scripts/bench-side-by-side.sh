@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs W1/W2 for nnlab and the anchor frameworks side by side, in one session, so the ratios
-# mean something on a noisy machine. Needs ../shared/bench (set BENCH_DIR) and its virtualenv
+# mean something on a noisy machine. Needs the anchors' bench scripts (set BENCH_DIR) and their virtualenv
 # (`bash $BENCH_DIR/setup.sh`, default /tmp/anchors-venv; set VENV). Not used by the tests.
 #   scripts/bench-side-by-side.sh [threads...]     (default: 2 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BENCH_DIR=${BENCH_DIR:-../shared/bench}
+BENCH_DIR=${BENCH_DIR:?set BENCH_DIR to the directory of the anchors bench scripts (bench_numpy.py, bench_jax.py, setup.sh)}
 VENV=${VENV:-/tmp/anchors-venv}
 OUT=${BENCH_OUT:-/tmp/nnlab-bench}
 mkdir -p "$OUT"

@@ -1,43 +1,43 @@
-//! Bearer-token auth for the routes that change things. Reads and predictions stay open
-//! (the public demo page uses them); without a configured token every route is open.
+//! Bearer-token auth for the routes that change things (those built with `api::writes`).
+//! Reads and predictions stay open (the public demo page uses them); without a configured
+//! token every route is open.
 
-use axum::extract::{Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 
-use super::{AppError, AppState};
+use super::AppError;
 
-/// Creating and cancelling jobs, importing models, and any DELETE.
-pub fn is_mutating(method: &Method, path: &str) -> bool {
-    let path = path.trim_end_matches('/');
-    match *method {
-        Method::DELETE => true,
-        Method::POST => {
-            path == "/api/v1/jobs"
-                || path == "/api/v1/models"
-                || (path.starts_with("/api/v1/jobs/") && path.ends_with("/cancel"))
-        }
-        _ => false,
-    }
+/// Ok when the server has no token, or the request carries it.
+pub fn check_token(headers: &HeaderMap, token: Option<&str>) -> Result<(), AppError> {
+    let Some(token) = token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+    let ok = given.is_some_and(|g| {
+        g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if ok { Ok(()) } else { Err(AppError::Unauthorized) }
 }
 
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(token) = &state.config.api_token
-        && is_mutating(req.method(), req.uri().path())
-    {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        // Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-        let ok = given.is_some_and(|g| {
-            g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-        });
-        if !ok {
-            return AppError::Unauthorized.into_response();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_passes_when_the_server_has_one() {
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            h
+        };
+        assert!(check_token(&HeaderMap::new(), None).is_ok());
+        assert!(check_token(&with("Bearer s3cret"), Some("s3cret")).is_ok());
+        for wrong in ["Bearer s3cre", "Bearer s3cret2", "s3cret", "Basic s3cret"] {
+            assert!(check_token(&with(wrong), Some("s3cret")).is_err(), "{wrong}");
         }
+        assert!(check_token(&HeaderMap::new(), Some("s3cret")).is_err());
     }
-    next.run(req).await
 }

@@ -2,19 +2,18 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 
+use super::ApiRouter;
 use super::error::ErrorBody;
 use super::{AppError, AppState};
 use crate::data::{DataError, DatasetInfo, list_datasets};
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/datasets", get(list_all))
-        .route("/api/v1/datasets/{name}/sample", get(sample))
+pub fn router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(list_all)).routes(routes!(sample))
 }
 
 const MAX_SAMPLE: usize = 1000;

@@ -1,21 +1,22 @@
 //! A finished image model's test-set picture: its confusion matrix and the test images it
 //! gets wrong (for the job page).
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use ndarray::{Array2, s};
 use serde::Serialize;
 
+use super::ApiRouter;
 use super::error::ErrorBody;
 use super::models::load_network;
 use super::{AppError, AppState};
 use crate::nn::MatMul;
 use crate::nn::loss::argmax;
 use crate::store;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/models/{id}/evaluation", get(get_evaluation))
+pub fn router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(get_evaluation))
 }
 
 /// Misclassified images returned (the first ones in test-set order).

@@ -1,22 +1,23 @@
 //! The lecture's small synchronous experiments: a perceptron's truth table and the
 //! weight-initialisation activation histograms.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::ApiRouter;
 use super::error::{ErrorBody, finite_f32s};
 use super::{AppError, AppJson, AppState};
 use crate::nn::experiment::{HistogramExperiment, LayerHistogram, activation_histograms};
 use crate::nn::perceptron::{Perceptron, TruthRow};
 use crate::nn::{ActivationName, MatMul};
 use crate::train::InitName;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/perceptron", post(truth_table))
-        .route("/api/v1/experiments/activations", post(histograms))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(truth_table))
+        .routes(routes!(histograms))
 }
 
 /// A step unit: output 1 only when weights · x + bias > 0.

@@ -1,33 +1,49 @@
-//! No cross-site writes. A web page elsewhere can make a browser send "simple" requests to
-//! this server (a form post or a `text/plain` fetch, no preflight) with the user's network
-//! position; so every route that changes something takes only `application/json` (or
-//! `multipart/form-data` where documented) and refuses a foreign `Origin`. Both checks run
-//! before the handler, so a refused request writes nothing.
+//! What guards the routes that change something (submit, cancel, delete, import): the
+//! bearer token when the server has one, and no cross-site writes. A web page elsewhere can
+//! make a browser send "simple" requests to this server (a form post or a `text/plain`
+//! fetch, no preflight) with the user's network position; so these routes take only
+//! `application/json` (or `multipart/form-data` where documented) and refuse a foreign
+//! `Origin`. All of it runs before the handler (a route layer that `api::writes` puts on
+//! exactly these routes), so a refused request writes nothing.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, header};
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::Request;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::is_mutating;
-use super::{AppError, AppState};
+use super::auth::check_token;
+use super::{AppError, Body};
+use crate::config::Config;
 
-/// The routes that take a multipart body (a model import).
-fn takes_multipart(method: &Method, path: &str) -> bool {
-    method == Method::POST && path.trim_end_matches('/') == "/api/v1/models"
+/// What the guard needs of the configuration (an extension on every request).
+#[derive(Debug, Clone)]
+pub struct WritePolicy {
+    pub api_token: Option<String>,
+    pub cors_origins: Vec<String>,
 }
 
-pub async fn refuse_cross_site_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (method, path) = (req.method(), req.uri().path());
-    if is_mutating(method, path) {
-        if let Err(e) = check_origin(req.headers(), &state.config.cors_origins) {
-            return e.into_response();
-        }
-        if let Err(e) = check_content_type(req.headers(), takes_multipart(method, path)) {
-            return e.into_response();
+impl WritePolicy {
+    pub fn new(config: &Config) -> Self {
+        WritePolicy {
+            api_token: config.api_token.clone(),
+            cors_origins: config.cors_origins.clone(),
         }
     }
-    next.run(req).await
+}
+
+/// The token (401), then the origin (403), then the body's type (415).
+pub async fn protect(Extension(policy): Extension<Arc<WritePolicy>>, body: Body, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let checked = check_token(headers, policy.api_token.as_deref())
+        .and_then(|()| check_origin(headers, &policy.cors_origins))
+        .and_then(|()| check_content_type(headers, body == Body::Multipart));
+    match checked {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// An `Origin` header, when present, must be this server's own (same host as `Host`) or a

@@ -1,17 +1,16 @@
 //! Liveness and readiness.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 
+use super::ApiRouter;
 use super::AppState;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(get_health))
-        .route("/readyz", get(get_ready))
+pub fn router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(get_health)).routes(routes!(get_ready))
 }
 
 /// `{"status": ...}`: `ok` (alive), `ready` or `not ready`.

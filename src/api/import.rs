@@ -2,14 +2,14 @@
 //! `spec` part (the architecture, JSON) and a `weights` part (safetensors with PyTorch's
 //! `nn.Linear` names, see `nn::io`). -> 201 with the Model and its `Location`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::ApiRouter;
 use super::datasets::{Need, resolve_dataset};
 use super::error::{ErrorBody, parse_json};
 use super::models::Model;
@@ -19,9 +19,10 @@ use crate::nn::{ActivationName, ModelSpec};
 use crate::store;
 use crate::store::models::NewModel;
 use crate::train::spec::{JobSpec, MAX_UNITS};
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/models", post(import_model))
+pub fn router() -> ApiRouter {
+    super::writes(ApiRouter::new().routes(routes!(import_model)), super::Body::Multipart)
 }
 
 /// Widest input an imported model may take (a 1024x1024 grey image).
@@ -66,13 +67,10 @@ pub struct ImportForm {
 /// tensor or a shape mismatch is a 422 naming the tensor.
 #[utoipa::path(post, path = "/api/v1/models", tag = "models",
     request_body(content = ImportForm, content_type = "multipart/form-data"),
-    security(("bearer" = []), ()),
     responses(
         (status = 201, description = "Imported", body = Model,
             headers(("Location" = String, description = "`/api/v1/models/{id}`"))),
         (status = 400, description = "The spec part is not JSON", body = ErrorBody),
-        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Not multipart, a part missing or unknown, a bad spec field, or weights \
             that do not fit the spec (`field` names the tensor)", body = ErrorBody),

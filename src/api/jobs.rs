@@ -4,17 +4,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::{Stream, StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::ApiRouter;
 use super::datasets::{Need, resolve_dataset};
 use super::error::ErrorBody;
 use super::{AppError, AppJson, AppState};
@@ -22,18 +22,23 @@ use crate::jobs::{Job, JobStatus, SubmitError};
 use crate::store;
 use crate::store::jobs::{Cancel, Delete};
 use crate::train::JobSpec;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/jobs", post(create_job).get(list_jobs))
-        .route("/api/v1/jobs/{id}", get(get_job).delete(delete_job))
-        .route("/api/v1/jobs/{id}/cancel", post(cancel_job))
-        .route("/api/v1/jobs/{id}/metrics", get(get_metrics))
+pub fn router() -> ApiRouter {
+    let writes = ApiRouter::new()
+        .routes(routes!(create_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(delete_job));
+    ApiRouter::new()
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(get_metrics))
+        .merge(super::writes(writes, super::Body::Json))
 }
 
 /// The live event stream, apart because it must not get the request timeout.
-pub fn stream_router() -> Router<AppState> {
-    Router::new().route("/api/v1/jobs/{id}/events", get(stream_events))
+pub fn stream_router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(stream_events))
 }
 
 /// `GET /api/v1/jobs`: newest first.
@@ -94,13 +99,10 @@ pub struct StepPoint {
 /// A rejected request writes nothing.
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
     request_body = JobSpec,
-    security(("bearer" = []), ()),
     responses(
         (status = 202, description = "Queued", body = Job,
             headers(("Location" = String, description = "`/api/v1/jobs/{id}`"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Unknown field or bad value (`field` names it), unknown or missing dataset, \
             or beyond this server's limits (size, estimated memory)", body = ErrorBody),
@@ -196,11 +198,8 @@ pub(crate) async fn get_job(State(state): State<AppState>, Path(id): Path<String
 /// and its event streams end. A job that had already ended is a 409 (and is unchanged).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
-    security(("bearer" = []), ()),
     responses(
         (status = 200, description = "The job, now `cancelled`", body = Job),
-        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job had already ended", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
@@ -219,11 +218,8 @@ pub(crate) async fn cancel_job(State(state): State<AppState>, Path(id): Path<Str
 /// Delete an ended job with its loss history, checkpoint and model.
 #[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
-    security(("bearer" = []), ()),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job is queued or running: cancel it first", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),

@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::{Extension, Router};
 use lru::LruCache;
 use sqlx::SqlitePool;
 use tokio::sync::Semaphore;
@@ -36,6 +36,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::jobs::Jobs;
@@ -106,10 +107,34 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let static_dir = state.config.static_dir.clone();
-    let timeout = Duration::from_secs(state.config.limits.request_timeout_secs.max(1));
-    let timed = Router::new()
+/// A resource's routes with their OpenAPI operations: each route is declared once, by its
+/// handler's `#[utoipa::path]` (method, path, docs), and `writes` marks those that change
+/// something.
+pub type ApiRouter = OpenApiRouter<AppState>;
+
+/// How the body of a route that changes something must be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    Json,
+    Multipart,
+}
+
+/// Marks these routes as changing something, in one place: the token and cross-site checks
+/// (`guard`) run before them as a route layer (so on exactly these routes), and their
+/// operations say so in the document (bearer security, 401, 403, 415).
+pub fn writes(router: ApiRouter, body: Body) -> ApiRouter {
+    let mut router = router.route_layer(axum::middleware::from_fn(
+        move |policy: Extension<Arc<guard::WritePolicy>>, req: axum::extract::Request, next: axum::middleware::Next| {
+            guard::protect(policy, body, req, next)
+        },
+    ));
+    openapi::document_writes(router.get_openapi_mut(), body);
+    router
+}
+
+/// Every route: those under the request timeout, and the event streams.
+pub fn routes() -> (ApiRouter, ApiRouter) {
+    let timed = ApiRouter::new()
         .merge(health::router())
         .merge(telemetry::router())
         .merge(v2::router())
@@ -120,20 +145,21 @@ pub fn router(state: AppState) -> Router {
         .merge(predict::router())
         .merge(experiments::router())
         .merge(import::router())
-        .merge(openapi::router())
+        .merge(openapi::router());
+    (timed, jobs::stream_router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let static_dir = state.config.static_dir.clone();
+    let timeout = Duration::from_secs(state.config.limits.request_timeout_secs.max(1));
+    let (timed, streams) = routes();
+    let timed = Router::from(timed)
         .fallback_service(ServeDir::new(static_dir))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
     // Event streams last as long as their job: no timeout there.
-    let streams = jobs::stream_router();
     let app = timed
-        .merge(streams)
-        // The outer layer runs first: the token check, then the cross-site check, both
-        // before any handler, so a refused request writes nothing.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            guard::refuse_cross_site_writes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .merge(Router::from(streams))
+        .layer(Extension(Arc::new(guard::WritePolicy::new(&state.config))))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Event streams are not compressed (the predicate skips text/event-stream).
         .layer(CompressionLayer::new())

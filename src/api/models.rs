@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::ApiRouter;
 use super::error::ErrorBody;
 use super::{AppError, AppState};
 use crate::nn::io::from_safetensors;
@@ -17,12 +17,17 @@ use crate::nn::{ModelSpec, Network};
 use crate::store;
 use crate::store::models::ModelRow;
 use crate::train::JobSpec;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/models", get(list_models))
-        .route("/api/v1/models/{id}", get(get_model).delete(delete_model))
-        .route("/api/v1/models/{id}/weights", get(get_weights))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(list_models))
+        .routes(routes!(get_model))
+        .routes(routes!(get_weights))
+        .merge(super::writes(
+            ApiRouter::new().routes(routes!(delete_model)),
+            super::Body::Json,
+        ))
 }
 
 /// A trained (or imported) model.
@@ -106,11 +111,8 @@ pub(crate) async fn get_model(State(state): State<AppState>, Path(id): Path<Stri
 /// Delete a model (its job, if any, keeps its result's numbers; the weights are gone).
 #[utoipa::path(delete, path = "/api/v1/models/{id}", tag = "models",
     params(("id" = String, Path, description = "Model id")),
-    security(("bearer" = []), ()),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "The server has a token and the request does not carry it", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "No such model", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]

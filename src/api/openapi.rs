@@ -2,18 +2,14 @@
 //!
 //! How it is built: every handler carries a `#[utoipa::path(...)]` attribute (method, full
 //! path, parameters, request body, every response it can give with its schema) and every
-//! request/response type derives `utoipa::ToSchema` — the types the handlers actually
-//! serialize, so a schema cannot drift from the JSON sent. `ApiDoc` below lists the handlers
-//! (`#[derive(OpenApi)]`); the modifiers add the bearer security scheme and the 408 answer of
-//! the request timeout.
-//!
-//! Why a derived doc beside the plain axum routers rather than utoipa-axum's `OpenApiRouter`:
-//! the router keeps its shape (two routers with different timeouts, a static-file fallback,
-//! middleware), and the routes stay greppable `.route("/full/path", ...)` calls. That a
-//! handler missing here cannot go unnoticed is the job of `tests/api/openapi.rs`: it reads
-//! every `.route(` of `src/api/*.rs` and compares them with `routes()` (the document's
-//! method and path pairs), and calls each documented operation on a live server to check
-//! that the router answers it (neither 405 nor the static fallback page).
+//! request/response type derives `utoipa::ToSchema`: the types the handlers actually
+//! serialize, so a schema cannot drift from the JSON sent. Each resource's router is a
+//! utoipa-axum `OpenApiRouter` that registers a handler by that attribute (`routes!`), so a
+//! route is declared once and the document is collected from the very routers the server
+//! runs (`api::routes`). `api::writes` marks the routes that change something: their guard
+//! and their documentation (bearer security, 401, 403, 415, see `document_writes`) come
+//! from that one call. `ApiDoc` adds the info, tags, shared schemas and the bearer scheme;
+//! the 408 of the request timeout is added to every route but the event stream.
 //!
 //! Errors: every 4xx/5xx a handler can give is listed with the reusable `ErrorBody` schema
 //! (`{"error":{"code","message","field"}}`, rendered by `AppError` from the same types). The
@@ -22,18 +18,22 @@
 
 use std::sync::LazyLock;
 
-use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{HttpMethod, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{Header, Object, Type};
+use utoipa_axum::router::OpenApiRouter;
+
+use super::ApiRouter;
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
-use super::{AppState, datasets, evaluation, experiments, health, import, jobs, models, predict, telemetry, v2};
+use super::v2;
 use crate::train::{EpochMetrics, StepLoss};
+use utoipa_axum::routes;
 
 /// The path of this document.
 pub const PATH: &str = "/api/v1/openapi.json";
@@ -52,41 +52,8 @@ pub const PATH: &str = "/api/v1/openapi.json";
             when the server is configured with a token; every other route is open. Requests other \
             than event streams time out with an empty 408."
     ),
-    paths(
-        health::get_health,
-        health::get_ready,
-        telemetry::get_metrics,
-        datasets::list_all,
-        datasets::sample,
-        jobs::create_job,
-        jobs::list_jobs,
-        jobs::get_job,
-        jobs::cancel_job,
-        jobs::delete_job,
-        jobs::get_metrics,
-        jobs::stream_events,
-        models::list_models,
-        import::import_model,
-        models::get_model,
-        models::delete_model,
-        models::get_weights,
-        evaluation::get_evaluation,
-        predict::predict,
-        experiments::truth_table,
-        experiments::histograms,
-        v2::get_server_metadata,
-        v2::get_live,
-        v2::get_ready,
-        v2::get_model_metadata,
-        v2::get_model_version_metadata,
-        v2::get_model_ready,
-        v2::get_model_version_ready,
-        v2::infer,
-        v2::infer_version,
-        get_openapi,
-    ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, crate::jobs::JobStatus, EpochMetrics, StepLoss, v2::TensorData)),
-    modifiers(&BearerScheme, &RequestTimeout, &CrossSiteGuard),
+    modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Liveness, readiness, Prometheus metrics"),
         (name = "datasets", description = "What jobs can train on"),
@@ -117,10 +84,8 @@ struct RequestTimeout;
 
 impl Modify for RequestTimeout {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            if path == "/api/v1/jobs/{id}/events" {
-                continue;
-            }
+        // Applied before the event stream's route joins the document (it has no timeout).
+        for item in openapi.paths.paths.values_mut() {
             for op in operations_mut(item) {
                 op.responses.responses.insert(
                     "408".into(),
@@ -134,37 +99,45 @@ impl Modify for RequestTimeout {
     }
 }
 
-/// The routes that change things (those with bearer security) pass the cross-site guard
-/// (`guard.rs`) first: a foreign `Origin` is a 403, a body that is not JSON (multipart for the
-/// import) a 415.
-struct CrossSiteGuard;
-
-impl Modify for CrossSiteGuard {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let error = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    utoipa::openapi::ContentBuilder::new()
-                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                        .build(),
-                )
-                .build()
-        };
-        for item in openapi.paths.paths.values_mut() {
-            for op in operations_mut(item) {
-                let secured = op.security.as_ref().is_some_and(|reqs| !reqs.is_empty());
-                if !secured {
-                    continue;
-                }
-                let responses = &mut op.responses.responses;
-                responses.insert("403".into(), error("A cross-site request (a foreign `Origin`)").into());
-                responses.insert(
-                    "415".into(),
-                    error("A body that is not `application/json` (`multipart/form-data` for an import)").into(),
-                );
-            }
+/// Documents routes that change something (`api::writes`): bearer security when the server
+/// has a token, and the guard's answers: 401 without it, 403 for a foreign `Origin`, 415 for
+/// a body of another type.
+pub fn document_writes(openapi: &mut utoipa::openapi::OpenApi, body: super::Body) {
+    let error = |description: &str| {
+        ResponseBuilder::new().description(description).content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+    };
+    let media = match body {
+        super::Body::Json => "`application/json`",
+        super::Body::Multipart => "`multipart/form-data`",
+    };
+    for item in openapi.paths.paths.values_mut() {
+        for op in operations_mut(item) {
+            op.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::default(),
+            ]);
+            let responses = &mut op.responses.responses;
+            let www_authenticate = Header::new(Object::with_type(Type::String));
+            responses.insert(
+                "401".into(),
+                error("The server has a token and the request does not carry it")
+                    .header("WWW-Authenticate", www_authenticate)
+                    .build()
+                    .into(),
+            );
+            responses.insert(
+                "403".into(),
+                error("A cross-site request (a foreign `Origin`)").build().into(),
+            );
+            responses.insert(
+                "415".into(),
+                error(&format!("A body that is not {media}")).build().into(),
+            );
         }
     }
 }
@@ -186,7 +159,16 @@ fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = 
 
 /// The document, built once.
 pub fn document() -> &'static utoipa::openapi::OpenApi {
-    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
+        let (timed, streams) = super::routes();
+        let mut doc = OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(timed)
+            .into_openapi();
+        RequestTimeout.modify(&mut doc);
+        // The event stream has no request timeout.
+        doc.merge(streams.into_openapi());
+        doc
+    });
     &DOC
 }
 
@@ -214,8 +196,8 @@ pub fn routes() -> Vec<(String, String)> {
     routes
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(get_openapi))
+pub fn router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(get_openapi))
 }
 
 /// This document (OpenAPI 3.1).

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::{Json, Router};
 use base64::Engine;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use super::ApiRouter;
 use super::error::ErrorBody;
 use super::models::load_network;
 use super::rows::{Images, Rows};
@@ -18,9 +18,10 @@ use super::{AppError, AppJson, AppState};
 use crate::data::preprocess_digit;
 use crate::nn::loss::argmax;
 use crate::nn::{MatMul, Network};
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/models/{id}/predict", post(predict))
+pub fn router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(predict))
 }
 
 pub(super) use super::rows::MAX_ROWS;

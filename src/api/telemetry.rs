@@ -4,20 +4,20 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::ApiRouter;
 use super::error::ErrorBody;
 use super::{AppError, AppState};
 use crate::jobs::JobStatus;
+use utoipa_axum::routes;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
@@ -64,8 +64,8 @@ impl Telemetry {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(get_metrics))
+pub fn router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(get_metrics))
 }
 
 /// Prometheus metrics (OpenMetrics text).

@@ -4,7 +4,7 @@
 //! Why not `MatMul::gemm` with m = 1: gemm's matrix-vector path ran the 784x256 MNIST layer
 //! in ~11 us here, while accumulating rows of W (an axpy per non-zero input) took ~5 us,
 //! because ~80% of MNIST pixels are zero and their rows of W need not be read at all
-//! (../shared/docs/DEPENDENCIES.md). The inner loop is plain Rust written so LLVM vectorises
+//! (`docs/GEMM.md`). The inner loop is plain Rust written so LLVM vectorises
 //! it; it is compiled three times (AVX-512, AVX2, baseline SSE2) and the widest one the CPU
 //! supports is picked at run time, because the crate is built without `target-cpu` flags.
 

@@ -18,33 +18,31 @@ mod tensor;
 pub use metadata::{ModelMetadata, ModelReady, ServerLive, ServerMetadata, ServerReady, TensorMetadata};
 pub use tensor::{InferInput, InferRequest, InferResponse, OutputTensor, RequestedOutput, TensorData};
 
+use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 
 use super::error::{ErrorBody, parse_json};
 use super::models::load_network;
 use super::predict::predict_rows;
 use super::{AppError, AppState};
+use crate::api::ApiRouter;
 use tensor::{input_matrix, output_tensors, requested_outputs};
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2", get(get_server_metadata))
-        .route("/v2/health/live", get(get_live))
-        .route("/v2/health/ready", get(get_ready))
-        .route("/v2/models/{name}", get(get_model_metadata))
-        .route("/v2/models/{name}/versions/{version}", get(get_model_version_metadata))
-        .route("/v2/models/{name}/ready", get(get_model_ready))
-        .route(
-            "/v2/models/{name}/versions/{version}/ready",
-            get(get_model_version_ready),
-        )
-        .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(get_server_metadata))
+        .routes(routes!(get_live))
+        .routes(routes!(get_ready))
+        .routes(routes!(get_model_metadata))
+        .routes(routes!(get_model_version_metadata))
+        .routes(routes!(get_model_ready))
+        .routes(routes!(get_model_version_ready))
+        .routes(routes!(infer))
+        .routes(routes!(infer_version))
 }
 
 /// The one version every model has.

@@ -2,7 +2,7 @@
 //! splitting large products over persistent helper threads that it owns.
 //!
 //! Why not ndarray's `dot`: its default kernel runs at ~98 GFLOP/s here against ~185 for
-//! `gemm` with the AVX-512 (`x86-v4`) kernels (measurements in ../shared/docs/DEPENDENCIES.md),
+//! `gemm` with the AVX-512 (`x86-v4`) kernels (measurements in `docs/GEMM.md`),
 //! and `gemm` needs no system BLAS. (Those figures are from a Xeon; on the AMD EPYC where
 //! this file was tuned, single-thread `gemm` runs the W1 shapes at ~105-110 GFLOP/s, close
 //! to that core's fp32 FMA peak.) Every product in the engine goes through [`MatMul`], so
