@@ -2,15 +2,15 @@
 """Hostile-client check of an nnlab server binary (Python 3.11, standard library only).
 
 Starts BINARY on 127.0.0.1 (port 0, throw-away SQLite, no demo model, --max-queued-jobs 3),
-trains a tiny MNIST model, then runs eight attacks in turn (huge batch, checkpoint pile-up,
+trains a tiny MNIST model, then runs nine attacks in turn (huge batch, checkpoint pile-up,
 PNG bombs, one-value rows, V2 ignored parameters, queue race, half-sent requests, cross-site
-POST) and finally SIGTERMs the server while an event stream is open. The server's VmRSS and
+POST, 200 submit-then-cancel pairs) and finally SIGTERMs the server while an event stream is open. The server's VmRSS and
 VmHWM (/proc/PID/status) are sampled every 50 ms. After each attack its jobs are cancelled
 (their final status is reported, so a cancel that did not take shows) and the server is left
 to go quiet; if it died, the row says so and a fresh server (new database) is started.
 Prints a markdown table (statuses, RSS before and peak per attack, idle RSS, VmHWM, SIGTERM
 exit time); --json FILE writes the raw results. Every loop is bounded, the run stops by
-itself (hard cap 215 s) and the server is always killed at the end.
+itself (hard cap 275 s) and the server is always killed at the end.
 
     scripts/hostile-client.py --binary target/release/nnlab [--data-dir data] [--static-dir static]
 """
@@ -18,8 +18,8 @@ import argparse, base64, collections, http.client, json, os, re, select, signal,
 import shutil, struct, subprocess, sys, tempfile, threading, time, zlib
 
 T0 = time.monotonic()
-ATTACK_BUDGET = 175  # seconds from start by which the attacks must be done
-HARD_CAP = 215       # watchdog: print what we have, kill the server, exit
+ATTACK_BUDGET = 235  # seconds from start by which the attacks must be done
+HARD_CAP = 275       # watchdog: print what we have, kill the server, exit
 TERMINAL = {"succeeded", "failed", "cancelled"}
 LONG_JOB = {"dataset": "spiral", "hidden_layers": [64, 64], "batch_size": 1, "epochs": 1000}
 # Outlasts the 20 s the SIGTERM test waits (LONG_JOB ends in ~4 s on 2 cores).
@@ -262,6 +262,40 @@ def a8_cross_site(until, model):
     note = "202: a cross-site form POST creates jobs" if st == 202 else ""
     return [st], note + (f"; ACAO {acao}" if acao else ""), [jid] if jid else []
 
+RACE_JOB = {"dataset": "xor", "hidden_layers": [8], "batch_size": 1, "epochs": 30, "validation_split": 0}
+
+def a9_cancel_race(until, model, pairs=200):
+    """Submit-then-cancel pairs: a 200 must mean cancelled with no model and not every epoch
+    trained; a 409 must mean the job had already succeeded."""
+    answers = []
+    for _ in range(pairs):
+        if time.monotonic() > until:
+            break
+        st, jid, _ = submit(RACE_JOB)
+        if jid:
+            cst, body, _ = req("POST", f"/api/v1/jobs/{jid}/cancel", {}, timeout=10)
+            answers.append((jid, cst, body.get("status") if isinstance(body, dict) else None))
+    end = time.monotonic() + 30
+    while time.monotonic() < end and any(job(j).get("status") not in TERMINAL for j, _, _ in answers):
+        time.sleep(0.2)
+    bad, ok200, ok409 = collections.Counter(), 0, 0
+    for jid, cst, said in answers:
+        final = job(jid)
+        epochs = len(req("GET", f"/api/v1/jobs/{jid}/metrics", timeout=10)[1].get("epochs", []))
+        if cst == 200:
+            ok = said == "cancelled" and final.get("status") == "cancelled" and final.get("result") is None
+            ok200 += ok
+            bad["200 but trained every epoch"] += epochs >= RACE_JOB["epochs"]
+            bad["200 but not cancelled or with a model"] += not ok
+        elif cst == 409:
+            ok409 += final.get("status") == "succeeded"
+            bad["409 but not succeeded"] += final.get("status") != "succeeded"
+        else:
+            bad[f"cancel answered {cst}"] += 1
+    note = f"{len(answers)} pairs: 200 x {ok200} cancelled, 409 x {ok409} succeeded; " + (
+        ", ".join(f"{k}: {v}" for k, v in bad.items() if v) or "no violation")
+    return [f"{len(answers)} pairs"], note, []
+
 def sigterm_test():
     st, jid, _ = submit(SIGTERM_JOB)
     j = wait_job(jid, time.monotonic() + 10, {"running"} | TERMINAL) if jid else {}
@@ -302,7 +336,8 @@ def table(results, idle, hwm):
 ATTACKS = [("huge batch", a1_huge_batch, 12), ("checkpoint pile-up", a2_checkpoints, 60),
            ("PNG bombs x4", a3_png_bombs, 45), ("one-value rows 15 MiB", a4_one_value_rows, 30),
            ("V2 ignored parameters 15 MiB", a5_v2_parameters, 30), ("queue race x20", a6_queue_race, 20),
-           ("half-sent requests x50", a7_half_sent, 40), ("cross-site text/plain POST", a8_cross_site, 10)]
+           ("half-sent requests x50", a7_half_sent, 40), ("cross-site text/plain POST", a8_cross_site, 10),
+           ("cancel race x200", a9_cancel_race, 60)]
 
 def main():
     global S, PNG

@@ -209,3 +209,49 @@ async fn huge_bodies_of_tiny_rows_are_refused_at_the_row_cap_and_ignored_paramet
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["outputs"][1]["data"], json!([1]));
 }
+
+#[tokio::test]
+async fn event_streams_past_the_cap_get_429_and_a_closed_one_frees_its_place() {
+    let app = spawn_app_with(|c| c.limits.max_event_streams = 2).await;
+    let id = app.submit(&crate::helpers::long_spec()).await;
+    let open = || app.client.get(app.url(&format!("/api/v1/jobs/{id}/events"))).send();
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = open().await.unwrap();
+    assert_eq!(third.status(), 429);
+    assert!(third.headers().contains_key("retry-after"));
+    drop(first);
+    // The server notices the closed stream when it next writes to it (an event or a keep-alive).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let again = open().await.unwrap();
+        if again.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the closed stream's place was never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.post_json(&format!("/api/v1/jobs/{id}/cancel"), &Value::Null).await;
+}
+
+#[tokio::test]
+async fn heavy_requests_past_the_admission_limit_get_503_with_retry_after_and_run_again_after() {
+    let app = spawn_app_with(|c| c.limits.max_heavy_requests = 1).await;
+    let id = app.submit(&json!({"dataset": "mnist", "hidden_layers": [32], "epochs": 1, "train_samples": 1000})).await;
+    let model = app.wait_finished(&id).await["result"]["model_id"].as_str().unwrap().to_string();
+    // Each evaluates the 10,000 test images, holding the one permit meanwhile.
+    let url = app.url(&format!("/api/v1/models/{model}/evaluation"));
+    let calls = (0..6).map(|_| {
+        let (client, url) = (app.client.clone(), url.clone());
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.headers().contains_key("retry-after"))
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 503), "{answers:?}");
+    assert!(answers.iter().any(|(s, _)| *s == 200), "{answers:?}");
+    assert!(answers.iter().any(|(s, retry)| *s == 503 && *retry), "{answers:?}");
+    assert_eq!(app.get(&format!("/api/v1/models/{model}/evaluation")).await.0, 200, "the permit came back");
+}
