@@ -90,16 +90,7 @@ async fn run_to_end(client: &reqwest::Client, spec: &Value, kill_at: Option<i64>
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nnlab.db");
     let mut server = start(&db);
-    let created: Value = client
-        .post(format!("{}/api/v1/jobs", server.url))
-        .json(spec)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().expect("job id").to_string();
+    let id = submit(client, &server, spec).await;
     if let Some(epoch) = kill_at {
         let job_url = format!("{}/api/v1/jobs/{id}", server.url);
         wait_for(client, &job_url, |j| {

@@ -238,8 +238,13 @@ async fn event_streams_past_the_cap_get_429_and_a_closed_one_frees_its_place() {
 #[tokio::test]
 async fn heavy_requests_past_the_admission_limit_get_503_with_retry_after_and_run_again_after() {
     let app = spawn_app_with(|c| c.limits.max_heavy_requests = 1).await;
-    let id = app.submit(&json!({"dataset": "mnist", "hidden_layers": [32], "epochs": 1, "train_samples": 1000})).await;
-    let model = app.wait_finished(&id).await["result"]["model_id"].as_str().unwrap().to_string();
+    let id = app
+        .submit(&json!({"dataset": "mnist", "hidden_layers": [32], "epochs": 1, "train_samples": 1000}))
+        .await;
+    let model = app.wait_finished(&id).await["result"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Each evaluates the 10,000 test images, holding the one permit meanwhile.
     let url = app.url(&format!("/api/v1/models/{model}/evaluation"));
     let calls = (0..6).map(|_| {
@@ -253,5 +258,9 @@ async fn heavy_requests_past_the_admission_limit_get_503_with_retry_after_and_ru
     assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 503), "{answers:?}");
     assert!(answers.iter().any(|(s, _)| *s == 200), "{answers:?}");
     assert!(answers.iter().any(|(s, retry)| *s == 503 && *retry), "{answers:?}");
-    assert_eq!(app.get(&format!("/api/v1/models/{model}/evaluation")).await.0, 200, "the permit came back");
+    assert_eq!(
+        app.get(&format!("/api/v1/models/{model}/evaluation")).await.0,
+        200,
+        "the permit came back"
+    );
 }
