@@ -311,3 +311,32 @@ async fn finish_succeeded(
 fn finite(v: f32) -> Option<f64> {
     v.is_finite().then_some(v as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checkpoint_slot_keeps_only_the_newest_and_gives_it_to_its_own_epoch_only() {
+        let (tx, _rx) = mpsc::channel(1);
+        let slot: CheckpointSlot = Arc::default();
+        let mut observer = ChannelObserver {
+            tx,
+            stop: Arc::default(),
+            slot: Arc::clone(&slot),
+            epochs_done: 4,
+        };
+        // The trainer runs ahead of a slow recorder: epochs 5, 6 and 7 are checkpointed
+        // before the recorder looks; only the newest is held.
+        for epoch in 5..=7 {
+            observer.checkpoint(vec![epoch as u8; 1 << 20]);
+            observer.epochs_done += 1;
+        }
+        assert_eq!(slot.lock().unwrap().as_ref().map(|(e, b)| (*e, b[0])), Some((7, 7)));
+        // Epochs 5 and 6 are recorded without a checkpoint, epoch 7 with its own.
+        assert_eq!(take_checkpoint_of(&slot, 5), None);
+        assert_eq!(take_checkpoint_of(&slot, 6), None);
+        assert_eq!(take_checkpoint_of(&slot, 7).map(|b| b[0]), Some(7));
+        assert!(slot.lock().unwrap().is_none());
+    }
+}
