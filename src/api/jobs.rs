@@ -1,10 +1,11 @@
 //! Jobs: submit, list, get, cancel, loss history, live events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -21,6 +22,7 @@ use super::{AppError, AppJson, AppState};
 use crate::jobs::{Job, JobStatus, SubmitError};
 use crate::store;
 use crate::store::jobs::{Cancel, Delete};
+use crate::store::metrics::EpochRow;
 use crate::train::JobSpec;
 use utoipa_axum::routes;
 
@@ -56,32 +58,6 @@ pub struct MetricsHistory {
     pub job_id: String,
     /// Sampled mini-batch losses.
     pub steps: Vec<StepPoint>,
-}
-
-/// One epoch's metrics as stored; a value the run did not record (e.g. `val_loss` without a
-/// validation split) is null.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EpochRow {
-    pub epoch: i64,
-    /// 1-based fold for k-fold cross-validation, absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fold: Option<i64>,
-    /// Mean L2 norm of each dense layer's weight gradient over the epoch, input side first.
-    pub grad_norms: Vec<f64>,
-    #[schema(required = true)]
-    pub learning_rate: Option<f64>,
-    #[schema(required = true)]
-    pub seconds: Option<f64>,
-    #[schema(required = true)]
-    pub train_accuracy: Option<f64>,
-    #[schema(required = true)]
-    pub train_loss: Option<f64>,
-    #[schema(required = true)]
-    pub val_accuracy: Option<f64>,
-    #[schema(required = true)]
-    pub val_loss: Option<f64>,
-    /// L2 norm of each dense layer's weights at the end of the epoch, input side first.
-    pub weight_norms: Vec<f64>,
 }
 
 /// Mean mini-batch loss over the steps since the previous sample.
@@ -239,47 +215,54 @@ pub(crate) async fn delete_job(State(state): State<AppState>, Path(id): Path<Str
     }
 }
 
+/// Which part of a history to send: what comes after what the caller has.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only the epochs after the first N of the run (`epochs_done > N`).
+    #[param(minimum = 0)]
+    since_epoch: Option<i64>,
+    /// Only the step samples after step M.
+    #[param(minimum = 0)]
+    since_step: Option<i64>,
+}
+
 /// The loss history: one row per epoch (and fold), and the sampled step losses.
+///
+/// `since_epoch` and `since_step` return only what is new, so a poller downloads each row
+/// once. Step samples are thinned as a run grows (at most 2,000 per job).
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/metrics", tag = "jobs", operation_id = "get_job_metrics",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = String, Path, description = "Job id"), HistoryQuery),
     responses(
         (status = 200, description = "The history so far", body = MetricsHistory),
         (status = 404, description = "No such job", body = ErrorBody),
+        (status = 422, description = "A bad `since_epoch` or `since_step`", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn get_metrics(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<MetricsHistory>, AppError> {
-    find_job(&state, &id).await?;
-    let points = store::metrics::epoch_points(&state.pool, &id).await?;
-    let mut rows: BTreeMap<(i64, i64), BTreeMap<String, f64>> = BTreeMap::new();
-    for p in points {
-        rows.entry((p.fold, p.epoch)).or_default().insert(p.name, p.value);
+    let Query(query) = query.map_err(|e| AppError::Invalid {
+        field: ["since_epoch", "since_step"]
+            .into_iter()
+            .find(|f| e.body_text().contains(f))
+            .map(str::to_string),
+        message: format!(
+            "since_epoch and since_step are non-negative integers: {}",
+            e.body_text()
+        ),
+    })?;
+    for (field, value) in [("since_epoch", query.since_epoch), ("since_step", query.since_step)] {
+        if value.is_some_and(|v| v < 0) {
+            return Err(AppError::invalid(field, "must be a non-negative integer"));
+        }
     }
-    let epochs: Vec<EpochRow> = rows
-        .into_iter()
-        .map(|((fold, epoch), values)| {
-            let series = |prefix: &str| -> Vec<f64> {
-                (0..)
-                    .map_while(|i| values.get(&format!("{prefix}.{i}")).copied())
-                    .collect()
-            };
-            EpochRow {
-                epoch,
-                fold: (fold > 0).then_some(fold),
-                train_loss: values.get("train_loss").copied(),
-                train_accuracy: values.get("train_accuracy").copied(),
-                val_loss: values.get("val_loss").copied(),
-                val_accuracy: values.get("val_accuracy").copied(),
-                learning_rate: values.get("learning_rate").copied(),
-                grad_norms: series("grad_norm"),
-                weight_norms: series("weight_norm"),
-                seconds: values.get("seconds").copied(),
-            }
-        })
-        .collect();
-    let steps: Vec<StepPoint> = store::metrics::steps(&state.pool, &id)
+    find_job(&state, &id).await?;
+    let epochs = store::metrics::epochs_since(&state.pool, &id, query.since_epoch.unwrap_or(0)).await?;
+    let steps: Vec<StepPoint> = store::metrics::steps_since(&state.pool, &id, query.since_step.unwrap_or(0))
         .await?
         .into_iter()
         .map(|s| StepPoint {
@@ -299,8 +282,8 @@ pub(crate) async fn get_metrics(
 /// they happen, and a last `status` when it ends; then the stream closes.
 ///
 /// Each event's `data` is one JSON object: a `status` event carries a Job, a `step` event a
-/// StepLoss, an `epoch` event an EpochMetrics plus `epochs_done` and `epochs_total`. Comment
-/// lines keep the connection alive. This route has no request timeout.
+/// StepPoint and an `epoch` event an EpochRow, the same rows `/metrics` lists. Comment lines
+/// keep the connection alive. This route has no request timeout.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(

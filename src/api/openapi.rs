@@ -32,7 +32,6 @@ use utoipa_axum::router::OpenApiRouter;
 use super::ApiRouter;
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
 use super::v2;
-use crate::train::{EpochMetrics, StepLoss};
 use utoipa_axum::routes;
 
 /// The path of this document.
@@ -52,7 +51,7 @@ pub const PATH: &str = "/api/v1/openapi.json";
             when the server is configured with a token; every other route is open. Requests other \
             than event streams time out with an empty 408."
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode, crate::jobs::JobStatus, EpochMetrics, StepLoss, v2::TensorData)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, crate::jobs::JobStatus, v2::TensorData)),
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Liveness, readiness, Prometheus metrics"),

@@ -15,7 +15,7 @@ use crate::nn::io::to_safetensors;
 use crate::nn::{MatMul, Network};
 use crate::store;
 use crate::store::jobs::{JobRow, Lease};
-use crate::store::metrics::EpochRecord;
+use crate::store::metrics::{EpochRecord, EpochRow};
 use crate::train::{
     Control, EpochMetrics, Event, JobSpec, Observer, Outcome, StepLoss, TrainError, ValidSpec, train_resumable,
 };
@@ -232,19 +232,18 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<Atom
                 jobs.live
                     .record_throughput(&row.id, m.samples as f64 / (m.seconds as f64).max(1e-9));
                 let checkpoint = take_checkpoint_of(&slot, epochs_done);
+                // The row as it is stored, served by `/metrics` and sent on the stream.
+                let epoch_row = EpochRow::new(&m, epochs_done);
                 let record = EpochRecord {
-                    metrics: &m,
+                    row: &epoch_row,
                     steps: &steps,
-                    epochs_done,
                     checkpoint: checkpoint.as_deref(),
                 };
                 let owned = store::metrics::record_epoch(&jobs.pool, &row.id, lease, lease_ms, &record).await;
                 steps.clear();
-                let mut data = serde_json::to_value(&m).unwrap_or_default();
-                data["epochs_done"] = epochs_done.into();
-                data["epochs_total"] = row.epochs_total.into();
                 if matches!(owned, Ok(true)) {
-                    jobs.live.publish(&row.id, "epoch", data);
+                    jobs.live
+                        .publish(&row.id, "epoch", serde_json::to_value(&epoch_row).unwrap_or_default());
                 }
                 owned
             }

@@ -319,16 +319,12 @@ async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx
             .fetch_one(&mut **tx)
             .await?;
     // With the newest checkpoint only (`worker.rs`), an epoch may be recorded without one;
-    // such epochs are trained again, so their rows go. k-fold rows count their epochs per
-    // fold: (fold - 1) * epochs + epoch is the run's epoch number.
-    sqlx::query(
-        "DELETE FROM epoch_metrics WHERE job_id = ?1 AND \
-         (MAX(fold, 1) - 1) * (SELECT json_extract(spec, '$.epochs') FROM jobs WHERE id = ?1) + epoch > ?2",
-    )
-    .bind(id)
-    .bind(checkpoint_epoch)
-    .execute(&mut **tx)
-    .await?;
+    // such epochs are trained again, so their rows go.
+    sqlx::query("DELETE FROM epochs WHERE job_id = ? AND epochs_done > ?")
+        .bind(id)
+        .bind(checkpoint_epoch)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query(
         "DELETE FROM step_losses WHERE job_id = ?1 AND \
          step > COALESCE((SELECT step FROM checkpoints WHERE job_id = ?1), 0)",

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// One epoch's metrics: the rows of the API's loss history.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     /// 1-based fold for k-fold cross-validation, absent otherwise.
@@ -12,9 +12,7 @@ pub struct EpochMetrics {
     /// Mean data loss (without the weight penalty) over the epoch's mini-batches.
     pub train_loss: f32,
     pub train_accuracy: f32,
-    #[schema(required = true)]
     pub val_loss: Option<f32>,
-    #[schema(required = true)]
     pub val_accuracy: Option<f32>,
     pub learning_rate: f32,
     /// Mean L2 norm of each dense layer's weight gradient, input side first.
@@ -27,7 +25,7 @@ pub struct EpochMetrics {
 }
 
 /// Mean mini-batch loss over the steps since the previous sample.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct StepLoss {
     /// 1-based count of optimizer steps since the start of the run.
     pub step: usize,

@@ -51,6 +51,14 @@ export const api = {
   submitJob: (spec, signal) => request('POST', '/jobs', spec, signal),
   cancelJob: (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`),
   metrics: (id, signal) => request('GET', `/jobs/${encodeURIComponent(id)}/metrics`, undefined, signal),
+  /** Only what is new after `have` ({epochs, steps} already held), merged into it. */
+  moreMetrics: async (id, have, signal) => {
+    const sinceEpoch = have.epochs.length ? have.epochs[have.epochs.length - 1].epochs_done : 0;
+    const sinceStep = have.steps.length ? have.steps[have.steps.length - 1].step : 0;
+    const more = await request('GET',
+      `/jobs/${encodeURIComponent(id)}/metrics?since_epoch=${sinceEpoch}&since_step=${sinceStep}`, undefined, signal);
+    return { ...more, epochs: have.epochs.concat(more.epochs), steps: have.steps.concat(more.steps) };
+  },
   models: (dataset, signal) =>
     request('GET', `/models${dataset ? `?dataset=${encodeURIComponent(dataset)}` : ''}`, undefined, signal)
       .then((d) => d.models),

@@ -83,7 +83,9 @@ export async function mount(root, ctx, route) {
       const prev = state.get(id);
       if (onlyUnfinished && prev && TERMINAL.includes(prev.job.status)) return;
       try {
-        const [job, metrics] = await Promise.all([api.job(id, ctx.signal), api.metrics(id, ctx.signal)]);
+        // A job seen before: only its new rows.
+        const [job, metrics] = await Promise.all([api.job(id, ctx.signal),
+          prev && prev.metrics ? api.moreMetrics(id, prev.metrics, ctx.signal) : api.metrics(id, ctx.signal)]);
         state.set(id, { job, metrics });
       } catch (e) {
         if (isAbort(e)) throw e;
@@ -116,7 +118,7 @@ export async function mount(root, ctx, route) {
       }))));
     const series = (key, dash) => entries.map((e) => ({
       name: e.label, color: e.color, dash,
-      points: e.metrics.epochs.map((r, i) => [r.fold ? i + 1 : r.epoch, r[key]]),
+      points: e.metrics.epochs.map((r) => [r.epochs_done, r[key]]),
     }));
     const lastGrads = entries.map((e) => {
       const rows = e.metrics.epochs;
@@ -124,7 +126,7 @@ export async function mount(root, ctx, route) {
       return { name: e.label, color: e.color, points: g.map((v, l) => [l + 1, v]) };
     });
     const firstLayer = entries.map((e) => ({ name: e.label, color: e.color,
-      points: e.metrics.epochs.map((r, i) => [r.fold ? i + 1 : r.epoch, (r.grad_norms || [])[0]]) }));
+      points: e.metrics.epochs.map((r) => [r.epochs_done, (r.grad_norms || [])[0]]) }));
     fill(chartsBox,
       lineChart({ id: 'compare-val-loss', title: 'Validation loss', xLabel: 'epoch', yLabel: 'loss', series: series('val_loss'), integerX: true }),
       lineChart({ id: 'compare-train-loss', title: 'Training loss', xLabel: 'epoch', yLabel: 'loss', series: series('train_loss'), integerX: true }),

@@ -252,8 +252,9 @@ export async function mount(root, ctx) {
       const stream = followJob(job.id, {
         status: (j) => { update(j); if (TERMINAL.includes(j.status)) finish(); },
         epoch: (m) => {
-          bar.value = m.epochs_done / Math.max(1, m.epochs_total);
-          text.textContent = `Epoch ${m.epochs_done} of ${m.epochs_total} · validation accuracy ${pct(m.val_accuracy)}`;
+          const total = Math.max(1, job.progress.epochs);
+          bar.value = m.epochs_done / total;
+          text.textContent = `Epoch ${m.epochs_done} of ${total} · validation accuracy ${pct(m.val_accuracy)}`;
         },
         end: finish,
       });

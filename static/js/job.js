@@ -115,7 +115,8 @@ export async function mount(root, ctx, route) {
   const refreshAll = async () => {
     if (ended || !ctx.alive) return;
     try {
-      [job, metrics] = await Promise.all([api.job(id, ctx.signal), api.metrics(id, ctx.signal)]);
+      // Only the rows that arrived since (the stream may have missed some while reconnecting).
+      [job, metrics] = await Promise.all([api.job(id, ctx.signal), api.moreMetrics(id, metrics, ctx.signal)]);
     } catch (e) { if (!isAbort(e)) fill(errors, errorBox(e)); return; }
     renderHead(); renderCharts();
     if (TERMINAL.includes(job.status)) { ended = true; renderEvaluation(); } else ctx.timeout(follow, 1500);
@@ -124,12 +125,17 @@ export async function mount(root, ctx, route) {
     if (!ctx.alive) return;
     const stream = followJob(id, {
       status: (j) => { if (j) { job = j; renderHead(); } if (j && TERMINAL.includes(j.status)) refreshAll(); },
+      // The same rows as /metrics; kept in order, each once.
       epoch: (m) => {
-        const key = (r) => `${r.fold || 0}:${r.epoch}`;
-        if (!metrics.epochs.some((r) => key(r) === key(m))) metrics.epochs.push(m);
+        const last = metrics.epochs[metrics.epochs.length - 1];
+        if (!last || m.epochs_done > last.epochs_done) metrics.epochs.push(m);
         renderProgress(); renderCharts();
       },
-      step: (st) => { metrics.steps.push(st); renderCharts(); },
+      step: (st) => {
+        const last = metrics.steps[metrics.steps.length - 1];
+        if (!last || st.step > last.step) metrics.steps.push(st);
+        renderCharts();
+      },
       end: refreshAll,
     });
     ctx.onCleanup(stream.close);
@@ -143,7 +149,7 @@ export async function mount(root, ctx, route) {
 export function jobCharts(metrics) {
   const rows = metrics.epochs;
   const folds = rows.some((r) => r.fold);
-  const x = (r, i) => (folds ? i + 1 : r.epoch);
+  const x = (r) => r.epochs_done;
   const xLabel = folds ? 'epoch (all folds in order)' : 'epoch';
   const pts = (key) => rows.map((r, i) => [x(r, i), r[key]]);
   const layers = Math.max(0, ...rows.map((r) => (r.grad_norms || []).length));

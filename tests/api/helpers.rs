@@ -136,7 +136,7 @@ impl TestApp {
             .await
             .expect("db");
         let mut counts = Vec::new();
-        for table in ["jobs", "epoch_metrics", "step_losses", "models"] {
+        for table in ["jobs", "epochs", "step_losses", "models"] {
             let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
                 .fetch_one(&pool)
                 .await

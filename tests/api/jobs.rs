@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{long_spec, spawn_app, spawn_app_with, xor_spec};
 
@@ -150,6 +150,75 @@ async fn the_event_stream_delivers_epochs_and_ends_with_the_job() {
         epochs.windows(2).all(|w| w[1] == w[0] + 1),
         "in order, none missing: {epochs:?}"
     );
+    // One shape: each epoch event is the very row `/metrics` lists for that epoch, and each
+    // step event one of its step samples.
+    let history = app.metrics(&id).await;
+    let rows = history["epochs"].as_array().unwrap();
+    for (_, event) in events.iter().filter(|(n, _)| *n == "epoch") {
+        let n = event["epochs_done"].as_u64().unwrap() as usize;
+        assert_eq!(event, &rows[n - 1], "epoch {n}");
+    }
+    let steps = history["steps"].as_array().unwrap();
+    for (_, event) in events.iter().filter(|(n, _)| *n == "step") {
+        assert!(steps.contains(event), "step event {event} not in the history");
+    }
+}
+
+#[tokio::test]
+async fn the_history_reads_incrementally_and_its_step_samples_stay_bounded() {
+    let app = spawn_app().await;
+    // 1000 epochs of 4 single-row mini-batches: 4000 steps, each sampled.
+    let mut spec = xor_spec(1000);
+    spec["batch_size"] = json!(1);
+    let id = app.submit(&spec).await;
+    app.wait_finished(&id).await;
+    let all = app.metrics(&id).await;
+    let epochs = all["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 1000);
+    let steps: Vec<i64> = all["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_i64().unwrap())
+        .collect();
+    assert!(steps.len() <= 2000 && steps.len() >= 1000, "{} samples", steps.len());
+    assert!(steps.windows(2).all(|w| w[0] < w[1]), "in order");
+    assert_eq!(*steps.last().unwrap(), 4000, "the newest sample is kept");
+    assert!(steps[0] < 100, "the run's start is still there, thinned: {}", steps[0]);
+
+    let (status, tail) = app
+        .get(&format!("/api/v1/jobs/{id}/metrics?since_epoch=990&since_step=3990"))
+        .await;
+    assert_eq!(status, 200, "{tail}");
+    let tail_epochs: Vec<i64> = tail["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epochs_done"].as_i64().unwrap())
+        .collect();
+    assert_eq!(tail_epochs, (991..=1000).collect::<Vec<_>>());
+    assert_eq!(tail["epochs"].as_array().unwrap()[..], epochs[990..]);
+    assert!(
+        tail["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["step"].as_i64().unwrap() > 3990)
+    );
+    let (_, nothing) = app
+        .get(&format!("/api/v1/jobs/{id}/metrics?since_epoch=1000&since_step=4000"))
+        .await;
+    assert_eq!(
+        (
+            nothing["epochs"].as_array().unwrap().len(),
+            nothing["steps"].as_array().unwrap().len()
+        ),
+        (0, 0)
+    );
+    for bad in ["since_epoch=-1", "since_epoch=x", "since_step=1.5", "since=3"] {
+        let (status, body) = app.get(&format!("/api/v1/jobs/{id}/metrics?{bad}")).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use nnlab::jobs::JobStatus;
 use nnlab::store;
 use nnlab::store::jobs::{Lease, NewJob, now_ms};
-use nnlab::store::metrics::EpochRecord;
+use nnlab::store::metrics::{EpochRecord, EpochRow};
 use nnlab::train::EpochMetrics;
 
 async fn pool() -> (sqlx::SqlitePool, tempfile::TempDir) {
@@ -46,11 +46,10 @@ fn metrics(epoch: usize) -> EpochMetrics {
 }
 
 async fn record(pool: &sqlx::SqlitePool, id: &str, lease: &Lease, epoch: usize) -> bool {
-    let m = metrics(epoch);
+    let row = EpochRow::new(&metrics(epoch), epoch as i64);
     let record = EpochRecord {
-        metrics: &m,
+        row: &row,
         steps: &[],
-        epochs_done: epoch as i64,
         checkpoint: Some(b"checkpoint"),
     };
     store::metrics::record_epoch(pool, id, lease, 30_000, &record)
@@ -92,7 +91,7 @@ async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_wo
     assert_ne!(new.token, old.token);
     assert!(record(&pool, "j", &new, 2).await);
     assert!(!record(&pool, "j", &old, 3).await, "still fenced after the new claim");
-    let epochs: i64 = sqlx::query_scalar("SELECT MAX(epoch) FROM epoch_metrics WHERE job_id = 'j'")
+    let epochs: i64 = sqlx::query_scalar("SELECT MAX(epochs_done) FROM epochs WHERE job_id = 'j'")
         .fetch_one(&pool)
         .await
         .unwrap();

@@ -209,7 +209,7 @@ async fn deleting_an_ended_job_removes_it_with_its_history_and_model_and_a_runni
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
         .await
         .unwrap();
-    for table in ["epoch_metrics", "step_losses", "checkpoints"] {
+    for table in ["epochs", "step_losses", "checkpoints"] {
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {table} WHERE job_id = ?"
         )))

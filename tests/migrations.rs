@@ -1,0 +1,85 @@
+//! Upgrading keeps the data: a database written before the one-row-per-epoch history
+//! (migration 6) reads back, after the upgrade, exactly as its name/value rows said.
+
+use std::borrow::Cow;
+
+use serde_json::json;
+use sqlx::SqlitePool;
+
+async fn migrate(pool: &SqlitePool, up_to: usize) {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.migrations = Cow::Owned(migrator.migrations[..up_to].to_vec());
+    migrator.run(pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn name_value_metrics_become_one_row_per_epoch_with_their_fold_and_layer_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = SqlitePool::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("db").display()))
+        .await
+        .unwrap();
+    migrate(&pool, 5).await;
+    for (id, spec) in [
+        ("plain", json!({"epochs": 2})),
+        ("kfold", json!({"epochs": 2, "k_folds": 2})),
+    ] {
+        sqlx::query("INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total) VALUES (?, 'succeeded', ?, 'xor', 'x', 4)")
+            .bind(id)
+            .bind(spec.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let point = |job: &str, fold: i64, epoch: i64, name: String, value: f64| {
+        sqlx::query("INSERT INTO epoch_metrics (job_id, fold, epoch, name, value) VALUES (?, ?, ?, ?, ?)")
+            .bind(job.to_string())
+            .bind(fold)
+            .bind(epoch)
+            .bind(name)
+            .bind(value)
+    };
+    for epoch in 1..=2 {
+        point("plain", 0, epoch, "train_loss".into(), 1.0 / epoch as f64)
+            .execute(&pool)
+            .await
+            .unwrap();
+        // Twelve layers: "grad_norm.10" must come after "grad_norm.9".
+        for layer in 0..12 {
+            point("plain", 0, epoch, format!("grad_norm.{layer}"), layer as f64)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    for fold in 1..=2 {
+        for epoch in 1..=2 {
+            point("kfold", fold, epoch, "val_accuracy".into(), (fold * 10 + epoch) as f64)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    migrate(&pool, sqlx::migrate!("./migrations").migrations.len()).await;
+
+    let plain = nnlab::store::metrics::epochs_since(&pool, "plain", 0).await.unwrap();
+    assert_eq!(plain.len(), 2);
+    assert_eq!(plain[1].epochs_done, 2);
+    assert_eq!(plain[1].train_loss, Some(0.5));
+    assert_eq!(plain[1].val_loss, None);
+    let layers: Vec<Option<f64>> = (0..12).map(|l| Some(l as f64)).collect();
+    assert_eq!(plain[0].grad_norms, layers);
+    let kfold = nnlab::store::metrics::epochs_since(&pool, "kfold", 0).await.unwrap();
+    let keys: Vec<(i64, Option<i64>, i64, Option<f64>)> = kfold
+        .iter()
+        .map(|r| (r.epochs_done, r.fold, r.epoch, r.val_accuracy))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (1, Some(1), 1, Some(11.0)),
+            (2, Some(1), 2, Some(12.0)),
+            (3, Some(2), 1, Some(21.0)),
+            (4, Some(2), 2, Some(22.0))
+        ]
+    );
+}
