@@ -28,18 +28,21 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let pool = store::connect(&config.database_url).await?;
+        let store = store::connect(&config.database_url).await?;
         // A SQLite file is one server's: a job still `running` in it was left by an earlier
         // process (killed, or stopped without giving it back), so its lease is void now.
         // Each such start has spent an attempt: a job that kills its server ends `failed`
-        // after --max-attempts starts instead of crash-looping it.
-        let (requeued, failed) = store::jobs::reclaim_expired(&pool, i64::MAX).await?;
-        if requeued + failed > 0 {
-            tracing::info!(
-                requeued,
-                failed,
-                "jobs left running by the last process were taken back"
-            );
+        // after --max-attempts starts instead of crash-looping it. (A shared database
+        // waits for the leases to expire: the reaper.)
+        if store.reclaims_all_at_start() {
+            let (requeued, failed) = store.reclaim_expired(i64::MAX).await?;
+            if requeued + failed > 0 {
+                tracing::info!(
+                    requeued,
+                    failed,
+                    "jobs left running by the last process were taken back"
+                );
+            }
         }
         let settings = QueueSettings {
             threads_per_job: config.threads_per_job(),
@@ -47,7 +50,7 @@ impl Application {
             max_attempts: config.limits.max_attempts.max(1),
             max_queued: config.limits.max_queued_jobs,
         };
-        let jobs = Jobs::new(pool.clone(), DatasetCache::new(config.data_dir.clone()), settings);
+        let jobs = Jobs::new(Arc::clone(&store), DatasetCache::new(config.data_dir.clone()), settings);
         if config.demo_model
             && let Some(id) = crate::jobs::demo::ensure_demo_job(&jobs, &config.limits.spec_limits()).await?
         {
@@ -55,7 +58,7 @@ impl Application {
         }
         let shutdown = CancellationToken::new();
         let workers = jobs.start_workers(config.workers.max(1), shutdown.clone());
-        let state = AppState::new(pool, Arc::clone(&jobs), &config, shutdown.clone());
+        let state = AppState::new(store, Arc::clone(&jobs), &config, shutdown.clone());
         let listener = TcpListener::bind(config.addr).await?;
         let serve_limits = ServeLimits {
             header_timeout: Duration::from_secs(config.limits.header_timeout_secs.max(1)),

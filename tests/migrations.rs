@@ -7,7 +7,12 @@ use serde_json::json;
 use sqlx::SqlitePool;
 
 async fn migrate(pool: &SqlitePool, up_to: usize) {
-    let mut migrator = sqlx::migrate!("./migrations");
+    let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/sqlite"
+    )))
+    .await
+    .unwrap();
     migrator.migrations = Cow::Owned(migrator.migrations[..up_to].to_vec());
     migrator.run(pool).await.unwrap();
 }
@@ -59,16 +64,20 @@ async fn name_value_metrics_become_one_row_per_epoch_with_their_fold_and_layer_o
                 .unwrap();
         }
     }
-    migrate(&pool, sqlx::migrate!("./migrations").migrations.len()).await;
+    migrate(&pool, nnlab::store::sqlite::MIGRATOR.iter().count()).await;
 
-    let plain = nnlab::store::metrics::epochs_since(&pool, "plain", 0).await.unwrap();
+    let plain = nnlab::store::sqlite::metrics::epochs_since(&pool, "plain", 0)
+        .await
+        .unwrap();
     assert_eq!(plain.len(), 2);
     assert_eq!(plain[1].epochs_done, 2);
     assert_eq!(plain[1].train_loss, Some(0.5));
     assert_eq!(plain[1].val_loss, None);
     let layers: Vec<Option<f64>> = (0..12).map(|l| Some(l as f64)).collect();
     assert_eq!(plain[0].grad_norms, layers);
-    let kfold = nnlab::store::metrics::epochs_since(&pool, "kfold", 0).await.unwrap();
+    let kfold = nnlab::store::sqlite::metrics::epochs_since(&pool, "kfold", 0)
+        .await
+        .unwrap();
     let keys: Vec<(i64, Option<i64>, i64, Option<f64>)> = kfold
         .iter()
         .map(|r| (r.epochs_done, r.fold, r.epoch, r.val_accuracy))

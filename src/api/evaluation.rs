@@ -12,7 +12,6 @@ use super::models::load_network;
 use super::{AppError, AppState};
 use crate::nn::MatMul;
 use crate::nn::loss::argmax;
-use crate::store;
 use utoipa_axum::routes;
 
 pub fn router() -> ApiRouter {
@@ -65,7 +64,9 @@ pub(crate) async fn get_evaluation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Evaluation>, AppError> {
-    let row = store::models::get(&state.pool, &id)
+    let row = state
+        .store
+        .model(&id)
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;
     let net = load_network(&state, &id).await?;

@@ -35,12 +35,8 @@ pub(crate) async fn get_health() -> Json<HealthStatus> {
         example = json!({"status": "not ready"})),
 ))]
 pub(crate) async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<HealthStatus>) {
-    let applied: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
-        .fetch_one(&state.pool)
-        .await;
-    let expected = sqlx::migrate!("./migrations").iter().count() as i64;
-    match applied {
-        Ok(n) if n >= expected => (StatusCode::OK, Json(HealthStatus { status: "ready" })),
+    match state.store.ready().await {
+        Ok(true) => (StatusCode::OK, Json(HealthStatus { status: "ready" })),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(HealthStatus { status: "not ready" }),

@@ -16,7 +16,6 @@ use super::models::Model;
 use super::{AppError, AppState, MAX_BODY_BYTES};
 use crate::nn::io::{ModelIoError, from_safetensors_with_spec, to_safetensors};
 use crate::nn::{ActivationName, ModelSpec};
-use crate::store;
 use crate::store::models::NewModel;
 use crate::train::spec::{JobSpec, MAX_UNITS};
 use utoipa_axum::routes;
@@ -116,9 +115,9 @@ pub(crate) async fn import_model(
     let stored = to_safetensors(&net);
     let spec_json = serde_json::to_string(&net.spec).map_err(anyhow::Error::from)?;
     let id = uuid::Uuid::now_v7().to_string();
-    store::models::insert(
-        &state.pool,
-        &NewModel {
+    state
+        .store
+        .insert_model(&NewModel {
             id: &id,
             job_id: None,
             dataset: &dataset,
@@ -128,10 +127,11 @@ pub(crate) async fn import_model(
             parameters: net.spec.parameter_count() as i64,
             test_accuracy: None,
             test_loss: None,
-        },
-    )
-    .await?;
-    let row = store::models::get(&state.pool, &id)
+        })
+        .await?;
+    let row = state
+        .store
+        .model(&id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("imported model {id} is not stored")))?;
     Ok((

@@ -20,7 +20,6 @@ use super::datasets::{Need, resolve_dataset};
 use super::error::ErrorBody;
 use super::{AppError, AppJson, AppState};
 use crate::jobs::{Job, JobStatus, SubmitError};
-use crate::store;
 use crate::store::jobs::{Cancel, Delete};
 use crate::store::metrics::EpochRow;
 use crate::train::JobSpec;
@@ -143,14 +142,16 @@ pub(crate) async fn list_jobs(
             _ => return Err(AppError::invalid("limit", "an integer in 1..=1000")),
         },
     };
-    let rows = store::jobs::list(&state.pool, status, limit).await?;
+    let rows = state.store.jobs(status, limit).await?;
     Ok(Json(JobList {
         jobs: rows.into_iter().map(Job::from).collect(),
     }))
 }
 
 async fn find_job(state: &AppState, id: &str) -> Result<Job, AppError> {
-    store::jobs::get(&state.pool, id)
+    state
+        .store
+        .job(id)
         .await?
         .map(Job::from)
         .ok_or_else(|| AppError::not_found("job", id))
@@ -261,8 +262,10 @@ pub(crate) async fn get_metrics(
         }
     }
     find_job(&state, &id).await?;
-    let epochs = store::metrics::epochs_since(&state.pool, &id, query.since_epoch.unwrap_or(0)).await?;
-    let steps: Vec<StepPoint> = store::metrics::steps_since(&state.pool, &id, query.since_step.unwrap_or(0))
+    let epochs = state.store.epochs_since(&id, query.since_epoch.unwrap_or(0)).await?;
+    let steps: Vec<StepPoint> = state
+        .store
+        .steps_since(&id, query.since_step.unwrap_or(0))
         .await?
         .into_iter()
         .map(|s| StepPoint {

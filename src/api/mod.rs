@@ -27,7 +27,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::{Extension, Router};
 use lru::LruCache;
-use sqlx::SqlitePool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
@@ -41,6 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::nn::Network;
+use crate::store::Store;
 
 pub use error::{AppError, AppJson};
 
@@ -61,7 +61,7 @@ pub(crate) fn via_value<T: serde::Serialize, S: serde::Serializer>(value: &T, s:
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: SqlitePool,
+    pub store: Arc<dyn Store>,
     pub jobs: Arc<Jobs>,
     pub data_dir: PathBuf,
     pub config: Arc<Config>,
@@ -77,10 +77,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(pool: SqlitePool, jobs: Arc<Jobs>, config: &Config, shutdown: CancellationToken) -> Self {
+    pub fn new(store: Arc<dyn Store>, jobs: Arc<Jobs>, config: &Config, shutdown: CancellationToken) -> Self {
         let capacity = NonZeroUsize::new(config.model_cache.max(1)).expect("at least one");
         AppState {
-            pool,
+            store,
             jobs,
             data_dir: config.data_dir.clone(),
             config: Arc::new(config.clone()),

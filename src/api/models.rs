@@ -14,7 +14,6 @@ use super::error::ErrorBody;
 use super::{AppError, AppState};
 use crate::nn::io::from_safetensors;
 use crate::nn::{ModelSpec, Network};
-use crate::store;
 use crate::store::models::ModelRow;
 use crate::train::JobSpec;
 use utoipa_axum::routes;
@@ -87,7 +86,7 @@ pub(crate) async fn list_models(
     State(state): State<AppState>,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Json<ModelList>, AppError> {
-    let rows = store::models::list(&state.pool, query.get("dataset").map(String::as_str)).await?;
+    let rows = state.store.models(query.get("dataset").map(String::as_str)).await?;
     Ok(Json(ModelList {
         models: rows.into_iter().map(Model::from).collect(),
     }))
@@ -102,7 +101,9 @@ pub(crate) async fn list_models(
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Model>, AppError> {
-    let row = store::models::get(&state.pool, &id)
+    let row = state
+        .store
+        .model(&id)
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;
     Ok(Json(Model::from(row)))
@@ -120,7 +121,7 @@ pub(crate) async fn delete_model(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::http::StatusCode, AppError> {
-    if !store::models::delete(&state.pool, &id).await? {
+    if !state.store.delete_model(&id).await? {
         return Err(AppError::not_found("model", &id));
     }
     state.forget_model(&id);
@@ -141,7 +142,9 @@ pub(crate) async fn delete_model(
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn get_weights(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
-    let bytes = store::models::weights(&state.pool, &id)
+    let bytes = state
+        .store
+        .model_weights(&id)
         .await?
         .ok_or_else(|| AppError::not_found("model", &id))?;
     Ok((
@@ -162,7 +165,9 @@ pub async fn load_network(state: &AppState, id: &str) -> Result<Arc<Network>, Ap
     if let Some(net) = state.models.lock().expect("model cache lock").get(id) {
         return Ok(Arc::clone(net));
     }
-    let bytes = store::models::weights(&state.pool, id)
+    let bytes = state
+        .store
+        .model_weights(id)
         .await?
         .ok_or_else(|| AppError::not_found("model", id))?;
     let net = tokio::task::spawn_blocking(move || from_safetensors(&bytes))

@@ -80,11 +80,8 @@ pub fn router() -> ApiRouter {
     ))]
 pub(crate) async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let t = &state.telemetry;
-    let counts: Vec<(JobStatus, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
-        .fetch_all(&state.pool)
-        .await?;
     for status in JobStatus::ALL {
-        let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+        let n = state.store.count_jobs(status).await?;
         t.jobs
             .get_or_create(&StatusLabel {
                 status: status.to_string(),

@@ -5,7 +5,6 @@ use serde_json::json;
 
 use super::Jobs;
 use crate::data::list_datasets;
-use crate::store;
 use crate::train::{JobSpec, SpecLimits};
 
 /// A W1-sized network with mild augmentation: ~98% on MNIST in well under a minute on
@@ -28,11 +27,8 @@ pub fn demo_spec() -> JobSpec {
 /// Queues the demo job unless an MNIST model exists or an MNIST job is already under way.
 /// Returns the job id when one was queued.
 pub async fn ensure_demo_job(jobs: &Jobs, limits: &SpecLimits) -> anyhow::Result<Option<String>> {
-    let pool = jobs.pool();
-    let models: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM models WHERE dataset = 'mnist'")
-        .fetch_one(pool)
-        .await?;
-    if models > 0 || store::jobs::any_pending_for(pool, "mnist").await? {
+    let store = jobs.store();
+    if !store.models(Some("mnist")).await?.is_empty() || store.any_pending_for("mnist").await? {
         return Ok(None);
     }
     let data_dir = jobs.datasets().data_dir().to_path_buf();

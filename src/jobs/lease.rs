@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use super::Jobs;
-use crate::store;
 use crate::store::jobs::{Lease, now_ms};
 
 /// Renews `lease` every third of its length until cancelled. When the lease is no longer
@@ -28,7 +27,7 @@ pub(super) async fn heartbeat(
             _ = done.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match store::jobs::renew(&jobs.pool, &id, &lease, lease_ms).await {
+        match jobs.store.renew(&id, &lease, lease_ms).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job = %id, "lease lost: stopping without writing");
@@ -52,7 +51,7 @@ pub(super) async fn reap_expired(jobs: Arc<Jobs>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match store::jobs::reclaim_expired(&jobs.pool, now_ms()).await {
+        match jobs.store.reclaim_expired(now_ms()).await {
             Ok((0, 0)) => {}
             Ok((queued, failed)) => {
                 tracing::warn!(queued, failed, "jobs with expired leases were taken back");

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +25,7 @@ pub use live::JobEvent;
 pub use status::JobStatus;
 pub use view::Job;
 
-use crate::store;
+use crate::store::Store;
 use crate::store::jobs::{Cancel, Delete, JobRow, NewJob};
 use crate::train::ValidSpec;
 
@@ -45,7 +44,7 @@ pub struct QueueSettings {
 
 /// Shared by the API (submit, cancel, delete, subscribe) and the workers.
 pub struct Jobs {
-    pool: SqlitePool,
+    store: Arc<dyn Store>,
     wake: Notify,
     live: live::Live,
     datasets: DatasetCache,
@@ -66,9 +65,9 @@ pub enum SubmitError {
 }
 
 impl Jobs {
-    pub fn new(pool: SqlitePool, datasets: DatasetCache, settings: QueueSettings) -> Arc<Jobs> {
+    pub fn new(store: Arc<dyn Store>, datasets: DatasetCache, settings: QueueSettings) -> Arc<Jobs> {
         Arc::new(Jobs {
-            pool,
+            store,
             wake: Notify::new(),
             live: live::Live::default(),
             datasets,
@@ -82,8 +81,8 @@ impl Jobs {
         &self.datasets
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Queues a validated job (the one path for the API and the demo model), unless the
@@ -99,7 +98,9 @@ impl Jobs {
             epochs_total,
             max_attempts: self.settings.max_attempts as i64,
         };
-        let row = store::jobs::insert_if_room(&self.pool, &job, self.settings.max_queued as i64)
+        let row = self
+            .store
+            .insert_job_if_room(&job, self.settings.max_queued as i64)
             .await?
             .ok_or(SubmitError::QueueFull(self.settings.max_queued))?;
         self.wake.notify_one();
@@ -111,7 +112,7 @@ impl Jobs {
     /// its worker's writes are refused from then on. Open event streams end.
     pub async fn cancel(&self, id: &str) -> sqlx::Result<Cancel> {
         self.live.request_stop(id);
-        let outcome = store::jobs::cancel(&self.pool, id).await?;
+        let outcome = self.store.cancel(id).await?;
         if let Cancel::Cancelled(row) = &outcome {
             self.live.publish_final(id, &Job::from(row.clone()));
         }
@@ -120,7 +121,7 @@ impl Jobs {
 
     /// Deletes an ended job, its history and its model.
     pub async fn delete(&self, id: &str) -> sqlx::Result<Delete> {
-        store::jobs::delete(&self.pool, id).await
+        self.store.delete_job(id).await
     }
 
     /// Starts `workers` worker tasks and the lease reaper; they stop when `shutdown` is

@@ -34,7 +34,7 @@ pub(super) async fn run(jobs: Arc<Jobs>, index: usize, shutdown: CancellationTok
         if shutdown.is_cancelled() {
             break;
         }
-        match store::jobs::claim_next(&jobs.pool, &jobs.owner, lease_ms).await {
+        match jobs.store.claim_next(&jobs.owner, lease_ms).await {
             Ok(Some((row, lease))) => run_job(&jobs, row, lease).await,
             Ok(None) => {
                 tokio::select! {
@@ -146,14 +146,14 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
     let recorded = match ending {
         _ if lost.load(Ordering::SeqCst) => Ok("lease lost: nothing more written"),
         Ending::Trained(outcome, weights) => finish_succeeded(jobs, &row, &lease, &outcome, &weights).await,
-        Ending::Stopped if jobs.is_shutting_down() => store::jobs::give_back(&jobs.pool, &id, &lease)
+        Ending::Stopped if jobs.is_shutting_down() => jobs
+            .store
+            .give_back(&id, &lease)
             .await
             .map(|_| "given back to the queue for the next start"),
         // A cancel: its transition already ended the job.
         Ending::Stopped => Ok("stopped"),
-        Ending::Failed(message) => store::jobs::fail(&jobs.pool, &id, &lease, &message)
-            .await
-            .map(|_| "failed"),
+        Ending::Failed(message) => jobs.store.fail(&id, &lease, &message).await.map(|_| "failed"),
     };
     jobs.live.unregister(&id);
     match recorded {
@@ -163,7 +163,7 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
     // Only an ended job ends its streams. A job stopped by a cancel is ended by the cancel
     // (which may not have committed yet: the stop flag goes up first); one given back or
     // taken back keeps its streams for its next run.
-    if let Ok(Some(row)) = store::jobs::get(&jobs.pool, &id).await
+    if let Ok(Some(row)) = jobs.store.job(&id).await
         && row.status.is_terminal()
     {
         jobs.live.publish_final(&id, &Job::from(row));
@@ -182,7 +182,7 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<Atom
     // Validated against this server's limits when it was submitted.
     let spec = ValidSpec::trusted(spec);
     // A job interrupted by a shutdown, a crash or a lost lease goes on from its checkpoint.
-    let resume = match store::metrics::checkpoint(&jobs.pool, &row.id).await {
+    let resume = match jobs.store.checkpoint(&row.id).await {
         Ok(resume) => resume,
         Err(e) => {
             tracing::error!(job = %row.id, error = %e, "reading the checkpoint failed");
@@ -218,9 +218,7 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<Atom
     let mut epochs_done = row.epoch;
     while let Some(msg) = rx.recv().await {
         let owned = match msg {
-            Progress::Started { init_sha256 } => {
-                store::jobs::set_init_sha256(&jobs.pool, &row.id, lease, &init_sha256).await
-            }
+            Progress::Started { init_sha256 } => jobs.store.set_init_sha256(&row.id, lease, &init_sha256).await,
             Progress::Step(s) => {
                 jobs.live
                     .publish(&row.id, "step", serde_json::to_value(s).unwrap_or_default());
@@ -239,7 +237,7 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<Atom
                     steps: &steps,
                     checkpoint: checkpoint.as_deref(),
                 };
-                let owned = store::metrics::record_epoch(&jobs.pool, &row.id, lease, lease_ms, &record).await;
+                let owned = jobs.store.record_epoch(&row.id, lease, lease_ms, &record).await;
                 steps.clear();
                 if matches!(owned, Ok(true)) {
                     jobs.live
@@ -298,8 +296,10 @@ async fn finish_succeeded(
         test_accuracy: finite(outcome.test.accuracy),
         test_loss: finite(outcome.test.loss),
     };
-    let stored =
-        store::models::insert_for_job(&jobs.pool, &row.id, lease, &model, outcome.train_seconds as f64).await?;
+    let stored = jobs
+        .store
+        .finish_with_model(&row.id, lease, &model, outcome.train_seconds as f64)
+        .await?;
     Ok(if stored {
         "succeeded"
     } else {

@@ -1,22 +1,89 @@
-//! SQLite persistence: one small function per query, rows to domain types and back.
+//! Persistence behind one trait, [`Store`]: what the service needs of a database (jobs and
+//! their leases, histories, checkpoints, models). Two implementations: SQLite (`sqlite/`, the
+//! default: one file, zero set-up) and PostgreSQL (`postgres/`, for several replicas).
+//! Backend-neutral row types live in `jobs`, `metrics` and `models`; each backend has one
+//! small function per query.
 
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod sqlite;
 
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use async_trait::async_trait;
 
-/// Opens (creating if missing) the database in WAL mode and applies the migrations. A URL
-/// this server cannot use stops it with a message saying why (never a file created under a
-/// name like `postgres:`).
-pub async fn connect(database_url: &str) -> anyhow::Result<SqlitePool> {
+use crate::jobs::JobStatus;
+use jobs::{Cancel, Delete, JobRow, Lease, NewJob};
+use metrics::{EpochRecord, EpochRow, StepRow};
+use models::{ModelRow, NewModel};
+
+pub type Result<T> = sqlx::Result<T>;
+
+/// What the service needs of a database. Every method a worker calls about its job takes
+/// the job's [`Lease`] and changes nothing (returning `false`) unless the job is still
+/// running under it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Queues the job unless `max_queued` jobs are queued already (then `None`); the count
+    /// and the insert are atomic.
+    async fn insert_job_if_room(&self, job: &NewJob<'_>, max_queued: i64) -> Result<Option<JobRow>>;
+    async fn job(&self, id: &str) -> Result<Option<JobRow>>;
+    /// Newest first, optionally only one status.
+    async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> Result<Vec<JobRow>>;
+    async fn count_jobs(&self, status: JobStatus) -> Result<i64>;
+    /// Whether any job of this dataset is queued or running.
+    async fn any_pending_for(&self, dataset: &str) -> Result<bool>;
+    /// Moves the oldest queued job to `running` under a new lease and spends an attempt.
+    async fn claim_next(&self, owner: &str, lease_ms: i64) -> Result<Option<(JobRow, Lease)>>;
+    async fn renew(&self, id: &str, lease: &Lease, lease_ms: i64) -> Result<bool>;
+    async fn set_init_sha256(&self, id: &str, lease: &Lease, sha256: &str) -> Result<bool>;
+    async fn fail(&self, id: &str, lease: &Lease, error: &str) -> Result<bool>;
+    /// `queued | running -> cancelled`, clearing the lease.
+    async fn cancel(&self, id: &str) -> Result<Cancel>;
+    /// Deletes an ended job with its history, checkpoint and model.
+    async fn delete_job(&self, id: &str) -> Result<Delete>;
+    /// Back to the queue without spending an attempt (a graceful shutdown).
+    async fn give_back(&self, id: &str, lease: &Lease) -> Result<bool>;
+    /// Jobs whose lease expired before `before_ms` go back to the queue, or end `failed`
+    /// when out of attempts: (queued again, failed).
+    async fn reclaim_expired(&self, before_ms: i64) -> Result<(u64, u64)>;
+
+    /// An epoch's row, its step samples and the checkpoint, in one transaction, renewing the
+    /// lease.
+    async fn record_epoch(&self, job_id: &str, lease: &Lease, lease_ms: i64, record: &EpochRecord<'_>) -> Result<bool>;
+    async fn epochs_since(&self, job_id: &str, since: i64) -> Result<Vec<EpochRow>>;
+    async fn steps_since(&self, job_id: &str, since: i64) -> Result<Vec<StepRow>>;
+    async fn checkpoint(&self, job_id: &str) -> Result<Option<Vec<u8>>>;
+
+    async fn insert_model(&self, model: &NewModel<'_>) -> Result<()>;
+    /// Stores the model and marks its job succeeded, in one transaction.
+    async fn finish_with_model(
+        &self,
+        job_id: &str,
+        lease: &Lease,
+        model: &NewModel<'_>,
+        train_seconds: f64,
+    ) -> Result<bool>;
+    async fn model(&self, id: &str) -> Result<Option<ModelRow>>;
+    /// Newest first, optionally of one dataset.
+    async fn models(&self, dataset: Option<&str>) -> Result<Vec<ModelRow>>;
+    async fn model_weights(&self, id: &str) -> Result<Option<Vec<u8>>>;
+    async fn delete_model(&self, id: &str) -> Result<bool>;
+
+    /// The database answers and every migration is applied.
+    async fn ready(&self) -> Result<bool>;
+    /// How this backend treats jobs left `running` at start: a SQLite file is one server's,
+    /// so they were left by a process that died; shared databases wait for their leases.
+    fn reclaims_all_at_start(&self) -> bool;
+}
+
+/// The store a `--database-url` names. A URL this server cannot use stops it with a message
+/// saying why (never a file created under a name like `postgres:`).
+pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let scheme = database_url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("sqlite") => {}
+        Some("sqlite") => Ok(Arc::new(sqlite::SqliteStore::connect(database_url).await?)),
         Some("postgres" | "postgresql") => anyhow::bail!(
             "--database-url {}: PostgreSQL is not supported by this version yet; use a sqlite:// URL",
             redact(database_url)
@@ -26,25 +93,6 @@ pub async fn connect(database_url: &str) -> anyhow::Result<SqlitePool> {
             redact(database_url)
         ),
     }
-    let options = SqliteConnectOptions::from_str(database_url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // WAL + NORMAL is durable across process crashes (only an OS crash may lose the
-        // last transactions) and avoids an fsync per commit.
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true);
-    if let Some(parent) = options.get_filename().parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)?;
-    }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
 }
 
 /// Now as RFC 3339 UTC with milliseconds (sorts as text).
@@ -79,7 +127,10 @@ mod tests {
             format!("mysql://{cwd}/x"),
             format!("{cwd}/plain-path.db"),
         ] {
-            let err = connect(&url).await.expect_err(&url).to_string();
+            let Err(err) = connect(&url).await else {
+                panic!("{url} was accepted")
+            };
+            let err = err.to_string();
             assert!(err.contains("--database-url"), "{err}");
             assert!(!err.contains("s3cret"), "the password is not repeated: {err}");
         }

@@ -1,9 +1,6 @@
-//! Trained and imported models.
+//! Trained and imported models as the store keeps them.
 
-use sqlx::{FromRow, SqlitePool};
-
-use super::jobs::Lease;
-use super::now;
+use sqlx::FromRow;
 
 /// A model's metadata (everything but the weights).
 #[derive(Debug, Clone, FromRow)]
@@ -30,103 +27,4 @@ pub struct NewModel<'a> {
     pub parameters: i64,
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
-}
-
-const COLUMNS: &str = "id, job_id, dataset, spec, job_spec, parameters, test_accuracy, test_loss, created_at";
-
-async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
-    executor: E,
-    m: &NewModel<'_>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO models (id, job_id, dataset, spec, job_spec, weights, parameters, test_accuracy, test_loss, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(m.id)
-    .bind(m.job_id)
-    .bind(m.dataset)
-    .bind(m.spec_json)
-    .bind(m.job_spec_json)
-    .bind(m.weights)
-    .bind(m.parameters)
-    .bind(m.test_accuracy)
-    .bind(m.test_loss)
-    .bind(now())
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
-pub async fn insert(pool: &SqlitePool, m: &NewModel<'_>) -> sqlx::Result<()> {
-    insert_in(pool, m).await
-}
-
-/// Stores the model and marks its job succeeded in one transaction. Returns false (and
-/// stores nothing) unless the job is still running under `lease` (e.g. it was cancelled).
-pub async fn insert_for_job(
-    pool: &SqlitePool,
-    job_id: &str,
-    lease: &Lease,
-    m: &NewModel<'_>,
-    train_seconds: f64,
-) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
-        "UPDATE jobs SET status = 'succeeded', finished_at = ?, model_id = ?, test_accuracy = ?, test_loss = ?, \
-         train_seconds = ?, lease_token = NULL, lease_owner = NULL, lease_expires_ms = NULL \
-         WHERE id = ? AND lease_token = ? AND status = 'running'",
-    )
-    .bind(now())
-    .bind(m.id)
-    .bind(m.test_accuracy)
-    .bind(m.test_loss)
-    .bind(train_seconds)
-    .bind(job_id)
-    .bind(&lease.token)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Ok(false);
-    }
-    insert_in(&mut *tx, m).await?;
-    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<ModelRow>> {
-    sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM models WHERE id = ?"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-}
-
-pub async fn list(pool: &SqlitePool, dataset: Option<&str>) -> sqlx::Result<Vec<ModelRow>> {
-    sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM models WHERE (?1 IS NULL OR dataset = ?1) ORDER BY created_at DESC, id DESC"
-    )))
-    .bind(dataset)
-    .fetch_all(pool)
-    .await
-}
-
-pub async fn weights(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar("SELECT weights FROM models WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-}
-
-/// Deletes a model; false if there was none.
-pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM models WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
 }

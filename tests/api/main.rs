@@ -7,7 +7,6 @@ mod concurrency;
 mod hardening;
 mod import;
 mod jobs;
-mod leases;
 mod lecture;
 mod lifecycle;
 mod limits;

@@ -77,9 +77,9 @@ pub(crate) async fn get_live() -> Json<ServerLive> {
             body = ServerReady, example = json!({"ready": false})),
     ))]
 pub(crate) async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<ServerReady>) {
-    let answered: Result<i64, _> = sqlx::query_scalar("SELECT 1").fetch_one(&state.pool).await;
-    match answered {
-        Ok(_) => (StatusCode::OK, Json(ServerReady { ready: true })),
+    match state.store.ready().await {
+        Ok(true) => (StatusCode::OK, Json(ServerReady { ready: true })),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, Json(ServerReady { ready: false })),
         Err(e) => {
             tracing::warn!(error = %e, "database does not answer");
             (StatusCode::SERVICE_UNAVAILABLE, Json(ServerReady { ready: false }))

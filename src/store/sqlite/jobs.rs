@@ -1,0 +1,276 @@
+//! SQLite: the jobs table, which is also the queue (fenced by leases, see `store::jobs`).
+
+use sqlx::SqlitePool;
+
+use crate::jobs::JobStatus;
+use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
+use crate::store::now;
+
+pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
+                       error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256";
+
+/// Queues the job unless `max_queued` jobs are queued already (then `None`). The count and
+/// the insert are one statement, so concurrent submits cannot overshoot the cap.
+pub async fn insert_if_room(pool: &SqlitePool, job: &NewJob<'_>, max_queued: i64) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts) \
+         SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6 \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE status = 'queued') < ?7 \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(job.id)
+    .bind(job.spec_json)
+    .bind(job.dataset)
+    .bind(now())
+    .bind(job.epochs_total)
+    .bind(job.max_attempts)
+    .bind(max_queued)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = ?")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Newest first, optionally only one status.
+pub async fn list(pool: &SqlitePool, status: Option<JobStatus>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2"
+    )))
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn count_by_status(pool: &SqlitePool, status: JobStatus) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = ?")
+        .bind(status)
+        .fetch_one(pool)
+        .await
+}
+
+/// Whether any job of this dataset is queued or running.
+pub async fn any_pending_for(pool: &SqlitePool, dataset: &str) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE dataset = ? AND status IN ('queued', 'running')")
+        .bind(dataset)
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Atomically moves the oldest queued job to `running` under a new lease of `lease_ms`, and
+/// spends one of its attempts.
+pub async fn claim_next(pool: &SqlitePool, owner: &str, lease_ms: i64) -> sqlx::Result<Option<(JobRow, Lease)>> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?1), attempts = attempts + 1, \
+         lease_owner = ?2, lease_token = ?3, lease_expires_ms = ?4 \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) \
+         AND status = 'queued' RETURNING {COLUMNS}"
+    )))
+    .bind(now())
+    .bind(owner)
+    .bind(&token)
+    .bind(now_ms() + lease_ms)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| {
+        (
+            row,
+            Lease {
+                owner: owner.to_string(),
+                token,
+            },
+        )
+    }))
+}
+
+/// Extends the lease by `lease_ms` from now; false if it is no longer the job's.
+pub async fn renew(pool: &SqlitePool, id: &str, lease: &Lease, lease_ms: i64) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE jobs SET lease_expires_ms = ? WHERE id = ? AND lease_token = ? AND status = 'running'")
+            .bind(now_ms() + lease_ms)
+            .bind(id)
+            .bind(&lease.token)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the SHA-256 of the job's initial weights; false if the lease is gone.
+pub async fn set_init_sha256(pool: &SqlitePool, id: &str, lease: &Lease, sha256: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE jobs SET init_sha256 = ? WHERE id = ? AND lease_token = ? AND status = 'running'")
+        .bind(sha256)
+        .bind(id)
+        .bind(&lease.token)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a running job as `failed` with a message for users; false if the lease is gone.
+pub async fn fail(pool: &SqlitePool, id: &str, lease: &Lease, error: &str) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(error)
+    .bind(now())
+    .bind(id)
+    .bind(&lease.token)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Cancels a queued or running job: one transition, after which no worker's write about it
+/// is accepted (its lease token is cleared), so it trains no further and gets no model.
+pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = ? AND status IN ('queued', 'running') RETURNING {COLUMNS}"
+    )))
+    .bind(now())
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(match get(pool, id).await? {
+            Some(row) => Cancel::AlreadyEnded(row),
+            None => Cancel::NotFound,
+        });
+    };
+    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Cancel::Cancelled(row))
+}
+
+/// Deletes an ended job with its history (the tables cascade) and its model.
+pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(JobStatus, Option<String>)> = sqlx::query_as("SELECT status, model_id FROM jobs WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((status, model_id)) = found else {
+        return Ok(Delete::NotFound);
+    };
+    if !status.is_terminal() {
+        return Ok(Delete::NotEnded(status));
+    }
+    sqlx::query("DELETE FROM models WHERE job_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM jobs WHERE id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Delete::Deleted { model_id })
+}
+
+/// Gives a running job back to the queue without spending an attempt (a graceful shutdown):
+/// it resumes from its checkpoint on the next claim. False if the lease is gone.
+pub async fn give_back(pool: &SqlitePool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let refunded = sqlx::query(
+        "UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(id)
+    .bind(&lease.token)
+    .execute(&mut *tx)
+    .await?;
+    if refunded.rows_affected() != 1 {
+        return Ok(false);
+    }
+    requeue(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Running jobs whose lease expired before `before_ms` go back to the queue to resume from
+/// their checkpoint, or end `failed` when they have spent their attempts (a job that kills
+/// its server every time must not crash-loop it). Returns (queued again, failed).
+pub async fn reclaim_expired(pool: &SqlitePool, before_ms: i64) -> sqlx::Result<(u64, u64)> {
+    let mut tx = pool.begin().await?;
+    let exhausted: Vec<String> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL, \
+         error = 'started ' || attempts || ' times (max_attempts ' || max_attempts || ') and never finished: \
+each time its worker stopped without ending it (the server was killed, or the job lost its lease)' \
+         WHERE status = 'running' AND lease_expires_ms < ?2 AND attempts >= max_attempts RETURNING id",
+    )
+    .bind(now())
+    .bind(before_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &exhausted {
+        sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let expired: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < ?")
+            .bind(before_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+    for id in &expired {
+        requeue(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok((expired.len() as u64, exhausted.len() as u64))
+}
+
+/// Puts a running job back in the queue, its progress and history rolled back to its
+/// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
+async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx::Result<()> {
+    let checkpoint_epoch: i64 =
+        sqlx::query_scalar("SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = ?), 0)")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+    // With the newest checkpoint only (`worker.rs`), an epoch may be recorded without one;
+    // such epochs are trained again, so their rows go.
+    sqlx::query("DELETE FROM epochs WHERE job_id = ? AND epochs_done > ?")
+        .bind(id)
+        .bind(checkpoint_epoch)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM step_losses WHERE job_id = ?1 AND \
+         step > COALESCE((SELECT step FROM checkpoints WHERE job_id = ?1), 0)",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', epoch = ?, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = ?",
+    )
+    .bind(checkpoint_epoch)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! What every store must do: leases and fencing, attempts, cancel, the queue cap, histories,
+//! models and deletion. Each test runs on every backend; a failure names the backend.
+
+use std::sync::Arc;
+
+use nnlab::jobs::JobStatus;
+use nnlab::store::Store;
+use nnlab::store::jobs::{Cancel, Delete, Lease, NewJob, now_ms};
+use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
+use nnlab::store::models::NewModel;
+use nnlab::train::{EpochMetrics, StepLoss};
+
+use crate::backends::backends;
+
+async fn queue(store: &dyn Store, id: &str, max_attempts: i64) {
+    let job = NewJob {
+        id,
+        spec_json: r#"{"dataset":"xor"}"#,
+        dataset: "xor",
+        epochs_total: 5,
+        max_attempts,
+    };
+    store.insert_job_if_room(&job, 1000).await.unwrap().expect("room");
+}
+
+fn metrics(epoch: usize) -> EpochMetrics {
+    EpochMetrics {
+        epoch,
+        fold: None,
+        train_loss: 0.5 / epoch as f32,
+        train_accuracy: 0.5,
+        val_loss: None,
+        val_accuracy: None,
+        learning_rate: 0.1,
+        grad_norms: vec![1.0, f32::NAN],
+        weight_norms: vec![1.0, 2.0],
+        samples: 4,
+        seconds: 0.01,
+    }
+}
+
+async fn record_with(store: &dyn Store, id: &str, lease: &Lease, epoch: usize, steps: &[StepLoss]) -> bool {
+    let row = EpochRow::new(&metrics(epoch), epoch as i64);
+    let record = EpochRecord {
+        row: &row,
+        steps,
+        checkpoint: Some(&[epoch as u8; 16]),
+    };
+    store.record_epoch(id, lease, 30_000, &record).await.unwrap()
+}
+
+async fn record(store: &dyn Store, id: &str, lease: &Lease, epoch: usize) -> bool {
+    record_with(store, id, lease, epoch, &[]).await
+}
+
+#[tokio::test]
+async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_worker() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        queue(store, "j", 3).await;
+        let (row, old) = store.claim_next("worker-a", 1_000).await.unwrap().unwrap();
+        assert_eq!((row.status, row.attempts), (JobStatus::Running, 1), "{name}");
+        assert!(record(store, "j", &old, 1).await, "{name}");
+        assert_eq!(
+            store.reclaim_expired(now_ms()).await.unwrap(),
+            (0, 0),
+            "{name}: nothing expired yet"
+        );
+        // (Recording an epoch renewed the lease for 30 s.)
+        assert_eq!(
+            store.reclaim_expired(now_ms() + 60_000).await.unwrap(),
+            (1, 0),
+            "{name}"
+        );
+        let row = store.job("j").await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.epoch),
+            (JobStatus::Queued, 1),
+            "{name}: back with its checkpoint's progress"
+        );
+        // The old worker wakes up: every write is refused.
+        assert!(!record(store, "j", &old, 2).await, "{name}");
+        assert!(!store.renew("j", &old, 30_000).await.unwrap(), "{name}");
+        assert!(!store.fail("j", &old, "late").await.unwrap(), "{name}");
+        assert!(!store.give_back("j", &old).await.unwrap(), "{name}");
+        assert!(!store.set_init_sha256("j", &old, "x").await.unwrap(), "{name}");
+        // Another worker resumes it under a new lease.
+        let (row, new) = store.claim_next("worker-b", 30_000).await.unwrap().unwrap();
+        assert_eq!((row.attempts, row.epoch), (2, 1), "{name}");
+        assert_ne!(new.token, old.token, "{name}");
+        assert_eq!(store.checkpoint("j").await.unwrap(), Some(vec![1u8; 16]), "{name}");
+        assert!(record(store, "j", &new, 2).await, "{name}");
+        assert!(
+            !record(store, "j", &old, 3).await,
+            "{name}: still fenced after the new claim"
+        );
+        let epochs: Vec<i64> = store
+            .epochs_since("j", 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.epochs_done)
+            .collect();
+        assert_eq!(epochs, [1, 2], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_never_finishes_ends_failed_when_its_attempts_are_spent() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        queue(store, "crashy", 2).await;
+        for attempt in 1..=2 {
+            let (row, _) = store.claim_next("w", 1).await.unwrap().expect("claimable");
+            assert_eq!(row.attempts, attempt, "{name}");
+            store.reclaim_expired(now_ms() + 1_000).await.unwrap();
+        }
+        let row = store.job("crashy").await.unwrap().unwrap();
+        assert_eq!(row.status, JobStatus::Failed, "{name}");
+        let error = row.error.unwrap();
+        assert!(error.contains("max_attempts 2"), "{name}: {error}");
+        assert!(store.claim_next("w", 1).await.unwrap().is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_given_back_at_shutdown_gets_its_attempt_back() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        queue(store, "j", 1).await;
+        for _ in 0..3 {
+            let (row, lease) = store.claim_next("w", 30_000).await.unwrap().unwrap();
+            assert_eq!(row.attempts, 1, "{name}");
+            assert!(store.give_back("j", &lease).await.unwrap(), "{name}");
+            let row = store.job("j").await.unwrap().unwrap();
+            assert_eq!((row.status, row.attempts), (JobStatus::Queued, 0), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_job_is_never_claimed_again_and_its_worker_is_fenced_off() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        queue(store, "j", 3).await;
+        let (_, lease) = store.claim_next("w", 30_000).await.unwrap().unwrap();
+        assert!(
+            matches!(store.cancel("j").await.unwrap(), Cancel::Cancelled(r) if r.status == JobStatus::Cancelled),
+            "{name}"
+        );
+        assert!(!record(store, "j", &lease, 1).await, "{name}");
+        assert!(!store.fail("j", &lease, "x").await.unwrap(), "{name}");
+        let model = new_model("m", Some("j"));
+        assert!(
+            !store.finish_with_model("j", &lease, &model, 1.0).await.unwrap(),
+            "{name}: no model after a cancel"
+        );
+        assert!(store.model("m").await.unwrap().is_none(), "{name}");
+        assert_eq!(store.reclaim_expired(i64::MAX).await.unwrap(), (0, 0), "{name}");
+        assert!(store.claim_next("w", 30_000).await.unwrap().is_none(), "{name}");
+        assert!(
+            matches!(store.cancel("j").await.unwrap(), Cancel::AlreadyEnded(_)),
+            "{name}"
+        );
+        assert!(
+            matches!(store.cancel("nope").await.unwrap(), Cancel::NotFound),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_submits_never_queue_more_than_the_cap() {
+    for b in backends().await {
+        let name = b.name;
+        let submits = (0..20).map(|i| {
+            let store = Arc::clone(&b.store);
+            async move {
+                let id = format!("job-{i}");
+                let job = NewJob {
+                    id: &id,
+                    spec_json: "{}",
+                    dataset: "xor",
+                    epochs_total: 1,
+                    max_attempts: 3,
+                };
+                store.insert_job_if_room(&job, 3).await.unwrap().is_some()
+            }
+        });
+        let accepted = futures::future::join_all(submits)
+            .await
+            .into_iter()
+            .filter(|a| *a)
+            .count();
+        assert_eq!(accepted, 3, "{name}");
+        assert_eq!(b.store.count_jobs(JobStatus::Queued).await.unwrap(), 3, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn histories_read_incrementally_keep_non_finite_values_as_null_and_thin_their_step_samples() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        queue(store, "j", 3).await;
+        let (_, lease) = store.claim_next("w", 30_000).await.unwrap().unwrap();
+        let per_epoch = 100usize;
+        let epochs = 30;
+        for epoch in 1..=epochs {
+            let steps: Vec<StepLoss> = (1..=per_epoch)
+                .map(|i| StepLoss {
+                    step: (epoch - 1) * per_epoch + i,
+                    epoch,
+                    loss: 1.0,
+                })
+                .collect();
+            assert!(record_with(store, "j", &lease, epoch, &steps).await, "{name}");
+        }
+        let all = store.epochs_since("j", 0).await.unwrap();
+        assert_eq!(all.len(), epochs, "{name}");
+        assert_eq!(all[0], EpochRow::new(&metrics(1), 1), "{name}: read back as written");
+        assert_eq!(all[0].grad_norms, [Some(1.0), None], "{name}: NaN is null");
+        let tail: Vec<i64> = store
+            .epochs_since("j", 27)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.epochs_done)
+            .collect();
+        assert_eq!(tail, [28, 29, 30], "{name}");
+        let steps = store.steps_since("j", 0).await.unwrap();
+        assert!(
+            steps.len() as i64 <= MAX_STEP_SAMPLES,
+            "{name}: {} samples",
+            steps.len()
+        );
+        assert_eq!(
+            steps.last().unwrap().step,
+            (epochs * per_epoch) as i64,
+            "{name}: the newest stays"
+        );
+        assert!(steps.windows(2).all(|w| w[0].step < w[1].step), "{name}");
+        let after: Vec<i64> = store
+            .steps_since("j", 2990)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.step)
+            .collect();
+        assert!(
+            after.iter().all(|&s| s > 2990) && after.contains(&3000),
+            "{name}: {after:?}"
+        );
+        assert_eq!(
+            store.checkpoint("j").await.unwrap(),
+            Some(vec![30u8; 16]),
+            "{name}: the newest checkpoint"
+        );
+    }
+}
+
+fn new_model<'a>(id: &'a str, job_id: Option<&'a str>) -> NewModel<'a> {
+    NewModel {
+        id,
+        job_id,
+        dataset: "xor",
+        spec_json: "{}",
+        job_spec_json: None,
+        weights: b"weights",
+        parameters: 7,
+        test_accuracy: Some(0.75),
+        test_loss: None,
+    }
+}
+
+#[tokio::test]
+async fn a_finished_job_stores_its_model_and_deleting_it_removes_everything() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        queue(store, "j", 3).await;
+        let (_, lease) = store.claim_next("w", 30_000).await.unwrap().unwrap();
+        assert!(record(store, "j", &lease, 1).await, "{name}");
+        assert!(
+            matches!(
+                store.delete_job("j").await.unwrap(),
+                Delete::NotEnded(JobStatus::Running)
+            ),
+            "{name}"
+        );
+        assert!(
+            store
+                .finish_with_model("j", &lease, &new_model("m", Some("j")), 2.5)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        let job = store.job("j").await.unwrap().unwrap();
+        assert_eq!(
+            (job.status, job.model_id.as_deref(), job.train_seconds),
+            (JobStatus::Succeeded, Some("m"), Some(2.5)),
+            "{name}"
+        );
+        assert!(
+            store.checkpoint("j").await.unwrap().is_none(),
+            "{name}: an ended job keeps no checkpoint"
+        );
+        assert_eq!(
+            store.model_weights("m").await.unwrap().as_deref(),
+            Some(&b"weights"[..]),
+            "{name}"
+        );
+        assert_eq!(store.models(Some("xor")).await.unwrap().len(), 1, "{name}");
+        assert!(store.models(Some("mnist")).await.unwrap().is_empty(), "{name}");
+        // A second model on its own, then the job with its history and model.
+        store.insert_model(&new_model("imported", None)).await.unwrap();
+        assert!(
+            matches!(store.delete_job("j").await.unwrap(), Delete::Deleted { model_id: Some(m) } if m == "m"),
+            "{name}"
+        );
+        assert!(store.job("j").await.unwrap().is_none(), "{name}");
+        assert!(store.epochs_since("j", 0).await.unwrap().is_empty(), "{name}");
+        assert!(store.model("m").await.unwrap().is_none(), "{name}");
+        assert!(
+            matches!(store.delete_job("j").await.unwrap(), Delete::NotFound),
+            "{name}"
+        );
+        assert!(store.delete_model("imported").await.unwrap(), "{name}");
+        assert!(!store.delete_model("imported").await.unwrap(), "{name}");
+        assert!(store.ready().await.unwrap(), "{name}");
+    }
+}
