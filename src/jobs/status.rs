@@ -6,9 +6,8 @@ use serde::{Deserialize, Serialize};
 /// Where a job is in its life:
 /// `queued -> running -> succeeded | failed`, `queued | running -> cancelled`, and
 /// `running -> queued` when its lease expires or a shutdown gives it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
     Running,
@@ -44,6 +43,43 @@ impl JobStatus {
 
     pub fn parse(word: &str) -> Option<JobStatus> {
         JobStatus::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
+// Stored as its word in a TEXT column on every backend (sqlx's derive would name a custom
+// PostgreSQL enum type instead).
+impl<DB: sqlx::Database> sqlx::Type<DB> for JobStatus
+where
+    str: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <str as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <str as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for JobStatus
+where
+    String: sqlx::Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        self.as_str().to_string().encode_by_ref(buf)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for JobStatus
+where
+    &'r str: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let word = <&str as sqlx::Decode<DB>>::decode(value)?;
+        JobStatus::parse(word).ok_or_else(|| format!("unknown job status {word:?}").into())
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -84,12 +85,13 @@ pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let scheme = database_url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("sqlite") => Ok(Arc::new(sqlite::SqliteStore::connect(database_url).await?)),
-        Some("postgres" | "postgresql") => anyhow::bail!(
-            "--database-url {}: PostgreSQL is not supported by this version yet; use a sqlite:// URL",
-            redact(database_url)
-        ),
+        Some("postgres" | "postgresql") => match postgres::PgStore::connect(database_url).await {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(e) => anyhow::bail!("--database-url {}: {e:#}", redact(database_url)),
+        },
         _ => anyhow::bail!(
-            "--database-url {}: not a database URL this server can use; give sqlite://PATH (e.g. sqlite://data/nnlab.db)",
+            "--database-url {}: not a database URL this server can use; give sqlite://PATH (e.g. sqlite://data/nnlab.db) \
+             or postgres://USER:PASSWORD@HOST/DATABASE",
             redact(database_url)
         ),
     }
@@ -123,7 +125,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cwd = dir.path().display();
         for url in [
-            "postgres://nnlab:s3cret@localhost/nnlab".to_string(),
+            // Nothing listens on port 1: the server must not start on it, and must say so.
+            "postgres://nnlab:s3cret@127.0.0.1:1/nnlab".to_string(),
             format!("mysql://{cwd}/x"),
             format!("{cwd}/plain-path.db"),
         ] {

@@ -34,7 +34,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts an app on an existing database file (for restart tests).
 pub async fn start(db_path: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = Config::for_database(&format!("sqlite://{}", db_path.display()));
+    let mut app = start_url(&format!("sqlite://{}", db_path.display()), adjust).await;
+    app.db_path = db_path.to_path_buf();
+    app
+}
+
+/// Starts an app on any database URL (a PostgreSQL one: `support/postgres.rs`).
+pub async fn start_url(url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::for_database(url);
     config.train_threads = Some(1);
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");
@@ -44,7 +51,7 @@ pub async fn start(db_path: &std::path::Path, adjust: impl FnOnce(&mut Config)) 
     TestApp {
         address,
         client: reqwest::Client::new(),
-        db_path: db_path.to_path_buf(),
+        db_path: std::path::PathBuf::new(),
         shutdown,
         server: Some(server),
         _dir: None,

@@ -11,6 +11,7 @@ mod lecture;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod postgres;
 mod predictions;
 mod restart;
 mod v2;

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use nnlab::store::{self, Store};
 
+#[path = "../support/postgres.rs"]
+mod postgres;
+
 /// A fresh store and what keeps it alive.
 pub struct Backend {
     pub name: &'static str,
@@ -17,9 +20,17 @@ pub async fn backends() -> Vec<Backend> {
     let sqlite = store::connect(&format!("sqlite://{}", dir.path().join("db").display()))
         .await
         .unwrap();
-    vec![Backend {
+    let mut all = vec![Backend {
         name: "sqlite",
         store: sqlite,
         _dir: Some(dir),
-    }]
+    }];
+    if let Some(url) = postgres::fresh_database().await {
+        all.push(Backend {
+            name: "postgres",
+            store: store::connect(&url).await.unwrap(),
+            _dir: None,
+        });
+    }
+    all
 }

@@ -328,3 +328,15 @@ async fn a_finished_job_stores_its_model_and_deleting_it_removes_everything() {
         assert!(store.ready().await.unwrap(), "{name}");
     }
 }
+
+#[tokio::test]
+async fn every_installed_backend_is_tested() {
+    let names: Vec<&str> = backends().await.iter().map(|b| b.name).collect();
+    let postgres_installed = std::path::Path::new("/usr/lib/postgresql").exists();
+    let expected: &[&str] = if postgres_installed {
+        &["sqlite", "postgres"]
+    } else {
+        &["sqlite"]
+    };
+    assert_eq!(names, expected);
+}

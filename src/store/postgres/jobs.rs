@@ -1,0 +1,285 @@
+//! PostgreSQL: the jobs table, which is also the queue, shared by every replica. Claims take
+//! `FOR UPDATE SKIP LOCKED` in the statement that writes the lease, so replicas never wait
+//! on, or double-claim, each other's jobs.
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::jobs::JobStatus;
+use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
+use crate::store::now;
+
+pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
+                       error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256";
+
+/// The queue cap's lock (`pg_advisory_xact_lock`): concurrent submits on any replica take it
+/// in turn, so the count and the insert cannot interleave.
+const QUEUE_LOCK: i64 = 0x6e6e_6c61_6271_7565;
+
+pub async fn insert_if_room(pool: &PgPool, job: &NewJob<'_>, max_queued: i64) -> sqlx::Result<Option<JobRow>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(QUEUE_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts) \
+         SELECT $1, 'queued', $2, $3, $4, $5, $6 \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE status = 'queued') < $7 \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(job.id)
+    .bind(job.spec_json)
+    .bind(job.dataset)
+    .bind(now())
+    .bind(job.epochs_total)
+    .bind(job.max_attempts)
+    .bind(max_queued)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn get(pool: &PgPool, id: &str) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn list(pool: &PgPool, status: Option<JobStatus>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE ($1::text IS NULL OR status = $1::text) \
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    )))
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn count_by_status(pool: &PgPool, status: JobStatus) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = $1")
+        .bind(status)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn any_pending_for(pool: &PgPool, dataset: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE dataset = $1 AND status IN ('queued', 'running'))")
+        .bind(dataset)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn claim_next(pool: &PgPool, owner: &str, lease_ms: i64) -> sqlx::Result<Option<(JobRow, Lease)>> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $1), attempts = attempts + 1, \
+         lease_owner = $2, lease_token = $3, lease_expires_ms = $4 \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1 \
+                     FOR UPDATE SKIP LOCKED) \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(now())
+    .bind(owner)
+    .bind(&token)
+    .bind(now_ms() + lease_ms)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| {
+        (
+            row,
+            Lease {
+                owner: owner.to_string(),
+                token,
+            },
+        )
+    }))
+}
+
+/// Runs `sql` (which takes `$1` = job id and `$2` = token, plus `extra`) as a fenced write.
+async fn fenced(pool: &PgPool, sql: &'static str, id: &str, lease: &Lease, extra: Option<&str>) -> sqlx::Result<bool> {
+    let mut q = sqlx::query(sql).bind(id).bind(&lease.token);
+    if let Some(v) = extra {
+        q = q.bind(v.to_string());
+    }
+    Ok(q.execute(pool).await?.rows_affected() == 1)
+}
+
+pub async fn renew(pool: &PgPool, id: &str, lease: &Lease, lease_ms: i64) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE jobs SET lease_expires_ms = $3 WHERE id = $1 AND lease_token = $2 AND status = 'running'")
+            .bind(id)
+            .bind(&lease.token)
+            .bind(now_ms() + lease_ms)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_init_sha256(pool: &PgPool, id: &str, lease: &Lease, sha256: &str) -> sqlx::Result<bool> {
+    fenced(
+        pool,
+        "UPDATE jobs SET init_sha256 = $3 WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+        id,
+        lease,
+        Some(sha256),
+    )
+    .await
+}
+
+pub async fn fail(pool: &PgPool, id: &str, lease: &Lease, error: &str) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'failed', error = $3, finished_at = $4, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(&lease.token)
+    .bind(error)
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    delete_checkpoint(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn delete_checkpoint(tx: &mut Transaction<'_, Postgres>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM checkpoints WHERE job_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET status = 'cancelled', finished_at = $2, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = $1 AND status IN ('queued', 'running') RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(now())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(match get(pool, id).await? {
+            Some(row) => Cancel::AlreadyEnded(row),
+            None => Cancel::NotFound,
+        });
+    };
+    delete_checkpoint(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Cancel::Cancelled(row))
+}
+
+pub async fn delete(pool: &PgPool, id: &str) -> sqlx::Result<Delete> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(JobStatus, Option<String>)> =
+        sqlx::query_as("SELECT status, model_id FROM jobs WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, model_id)) = found else {
+        return Ok(Delete::NotFound);
+    };
+    if !status.is_terminal() {
+        return Ok(Delete::NotEnded(status));
+    }
+    sqlx::query("DELETE FROM models WHERE job_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Delete::Deleted { model_id })
+}
+
+pub async fn give_back(pool: &PgPool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let refunded = sqlx::query(
+        "UPDATE jobs SET attempts = GREATEST(attempts - 1, 0) WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(&lease.token)
+    .execute(&mut *tx)
+    .await?;
+    if refunded.rows_affected() != 1 {
+        return Ok(false);
+    }
+    requeue(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Several replicas reap at once: each locks the rows it takes back (`SKIP LOCKED`), so a
+/// job is taken back once and never after another worker has claimed it again.
+pub async fn reclaim_expired(pool: &PgPool, before_ms: i64) -> sqlx::Result<(u64, u64)> {
+    let mut tx = pool.begin().await?;
+    let exhausted: Vec<String> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'failed', finished_at = $1, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL, \
+         error = 'started ' || attempts || ' times (max_attempts ' || max_attempts || ') and never finished: \
+each time its worker stopped without ending it (the server was killed, or the job lost its lease)' \
+         WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < $2 \
+                      AND attempts >= max_attempts FOR UPDATE SKIP LOCKED) RETURNING id",
+    )
+    .bind(now())
+    .bind(before_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &exhausted {
+        delete_checkpoint(&mut tx, id).await?;
+    }
+    let expired: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(before_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &expired {
+        requeue(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok((expired.len() as u64, exhausted.len() as u64))
+}
+
+/// Puts a running job back in the queue, its progress and history rolled back to its
+/// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
+async fn requeue(tx: &mut Transaction<'_, Postgres>, id: &str) -> sqlx::Result<()> {
+    let (epoch, step): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = $1), 0), \
+                COALESCE((SELECT step FROM checkpoints WHERE job_id = $1), 0)",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM epochs WHERE job_id = $1 AND epochs_done > $2")
+        .bind(id)
+        .bind(epoch)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM step_losses WHERE job_id = $1 AND step > $2")
+        .bind(id)
+        .bind(step)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', epoch = $2, lease_token = NULL, lease_owner = NULL, \
+         lease_expires_ms = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(epoch)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

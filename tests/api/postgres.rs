@@ -1,0 +1,100 @@
+//! The service on PostgreSQL: the same API, and several replicas sharing one database. Each
+//! test is skipped (loudly) when PostgreSQL is not installed, unless NNLAB_REQUIRE_POSTGRES=1.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, long_spec, start_url, xor_spec};
+
+#[path = "../support/postgres.rs"]
+mod cluster;
+
+async fn replicas(n: usize) -> Option<Vec<TestApp>> {
+    let url = cluster::fresh_database().await?;
+    let mut apps = Vec::new();
+    for _ in 0..n {
+        apps.push(start_url(&url, |c| c.limits.lease_secs = 3).await);
+    }
+    Some(apps)
+}
+
+#[tokio::test]
+async fn an_xor_job_trains_predicts_and_is_deleted_on_postgres() {
+    let Some(apps) = replicas(1).await else { return };
+    let app = &apps[0];
+    let id = app.submit(&xor_spec(300)).await;
+    let job = app.wait_finished(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["init_sha256"].as_str().unwrap().len(), 64);
+    let model = job["result"]["model_id"].as_str().unwrap();
+    let (status, out) = app
+        .predict(model, &json!({"inputs": [[0, 0], [0, 1], [1, 0], [1, 1]]}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let labels: Vec<u64> = out["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_u64().unwrap())
+        .collect();
+    assert_eq!(labels, [0, 1, 1, 0]);
+    let history = app.metrics(&id).await;
+    assert_eq!(history["epochs"].as_array().unwrap().len(), 300);
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("ready")));
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.get(&format!("/api/v1/models/{model}")).await.0, 404);
+}
+
+#[tokio::test]
+async fn replicas_share_the_queue_and_any_replica_answers_for_any_job() {
+    let Some(apps) = replicas(2).await else { return };
+    // Submitted to replica 0 and 1 alternately; either replica's workers train them.
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(apps[i % 2].submit(&xor_spec(40)).await);
+    }
+    for id in &ids {
+        let job = apps[1].wait_finished(id).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "claimed once: {job}");
+        assert_eq!(apps[0].job(id).await, job, "both replicas tell the same");
+        let epochs: Vec<i64> = apps[0].metrics(id).await["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["epochs_done"].as_i64().unwrap())
+            .collect();
+        assert_eq!(epochs, (1..=40).collect::<Vec<_>>(), "every epoch once");
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_on_one_replica_ends_a_job_running_on_another() {
+    let Some(apps) = replicas(2).await else { return };
+    let id = apps[0].submit(&long_spec()).await;
+    let job = apps[0]
+        .wait_for(&id, Duration::from_secs(30), |j| j["status"] == "running")
+        .await;
+    assert_eq!(job["status"], "running");
+    // Whichever replica trains it, cancel through both in turn: the first 200 wins.
+    let (status, body) = apps[1]
+        .post_json(&format!("/api/v1/jobs/{id}/cancel"), &Value::Null)
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")), "{body}");
+    let seen = apps[0].metrics(&id).await["epochs"].as_array().unwrap().len();
+    // The worker, wherever it is, finds its lease gone at its next write or heartbeat
+    // (a third of the 3 s lease) and stops without writing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = apps[0].metrics(&id).await["epochs"].as_array().unwrap().len();
+    assert_eq!(later, seen, "no epoch recorded after the cancel");
+    assert_eq!(apps[0].job(&id).await["status"], "cancelled");
+}
