@@ -28,7 +28,8 @@ pub struct WritePolicy {
 impl WritePolicy {
     pub fn new(config: &Config) -> Self {
         WritePolicy {
-            api_token: config.api_token.clone(),
+            // An empty token (an unset variable passed through) is no token.
+            api_token: config.api_token.clone().filter(|t| !t.trim().is_empty()),
             cors_origins: config.cors_origins.clone(),
         }
     }

@@ -1,19 +1,13 @@
 //! Jobs: submit, list, get, cancel, loss history, live events.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::{Stream, StreamExt, stream};
 use serde::Serialize;
-use serde_json::Value;
-use tokio_stream::wrappers::BroadcastStream;
 
 use super::ApiRouter;
 use super::datasets::{Need, resolve_dataset};
@@ -35,11 +29,6 @@ pub fn router() -> ApiRouter {
         .routes(routes!(get_job))
         .routes(routes!(get_metrics))
         .merge(super::writes(writes, super::Body::Json))
-}
-
-/// The live event stream, apart because it must not get the request timeout.
-pub fn stream_router() -> ApiRouter {
-    ApiRouter::new().routes(routes!(stream_events))
 }
 
 /// `GET /api/v1/jobs`: newest first.
@@ -279,63 +268,4 @@ pub(crate) async fn get_metrics(
         epochs,
         steps,
     }))
-}
-
-/// Server-sent events: the job's current state (`status`), then `step` and `epoch` events as
-/// they happen, and a last `status` when it ends; then the stream closes.
-///
-/// Each event's `data` is one JSON object: a `status` event carries a Job, a `step` event a
-/// StepPoint and an `epoch` event an EpochRow, the same rows `/metrics` lists. Comment lines
-/// keep the connection alive. This route has no request timeout.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses(
-        (status = 200, description = "The event stream; it closes when the job ends", body = String,
-            content_type = "text/event-stream"),
-        (status = 404, description = "No such job", body = ErrorBody),
-        (status = 429, description = "Too many event streams are open", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Internal error", body = ErrorBody),
-    ))]
-pub(crate) async fn stream_events(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
-    // Held by the stream for as long as it is open.
-    let permit = Arc::clone(&state.streams)
-        .try_acquire_owned()
-        .map_err(|_| AppError::TooManyRequests {
-            message: format!(
-                "{} event streams are open, this server's limit; poll GET /api/v1/jobs/{{id}} instead",
-                state.config.limits.max_event_streams
-            ),
-            retry_after: 5,
-        })?;
-    let before = find_job(&state, &id).await?;
-    // Subscribe before reading the state again, so no event falls between the two.
-    let rx = (!before.is_finished()).then(|| state.jobs.subscribe(&id));
-    let job = find_job(&state, &id).await?;
-    let finished = job.is_finished();
-    if finished {
-        // Ended meanwhile: nothing more will be published on a channel we may have created.
-        state.jobs.release_channel(&id);
-    }
-    let first = stream::once(async move { Ok(sse_event("status", &serde_json::to_value(&job).unwrap_or_default())) });
-    let live = match rx {
-        Some(rx) if !finished => BroadcastStream::new(rx)
-            .filter_map(|item| async move { item.ok().map(|e| Ok(sse_event(e.name, &e.data))) })
-            .boxed(),
-        _ => stream::empty().boxed(),
-    };
-    // A shutdown ends every stream, so that the server can exit whatever the clients do.
-    let shutdown = state.shutdown.clone().cancelled_owned();
-    let events = first.chain(live).take_until(shutdown).map(move |event| {
-        let _held = &permit;
-        event
-    });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-fn sse_event(name: &str, data: &Value) -> SseEvent {
-    SseEvent::default().event(name).data(data.to_string())
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod datasets;
 pub mod error;
 pub mod evaluation;
+pub mod events;
 pub mod experiments;
 pub mod guard;
 pub mod health;
@@ -146,7 +147,8 @@ pub fn routes() -> (ApiRouter, ApiRouter) {
         .merge(experiments::router())
         .merge(import::router())
         .merge(openapi::router());
-    (timed, jobs::stream_router())
+    // Event streams last as long as their job: no request timeout.
+    (timed, events::router())
 }
 
 pub fn router(state: AppState) -> Router {

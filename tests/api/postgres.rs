@@ -98,3 +98,59 @@ async fn a_cancel_on_one_replica_ends_a_job_running_on_another() {
     assert_eq!(later, seen, "no epoch recorded after the cancel");
     assert_eq!(apps[0].job(&id).await["status"], "cancelled");
 }
+
+/// Reads an event stream to its end: the event names and data.
+async fn read_events(app: &TestApp, id: &str) -> Vec<(String, Value)> {
+    let mut r = app
+        .client
+        .get(app.url(&format!("/api/v1/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut text = String::new();
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    })
+    .await
+    .expect("the stream ends with the job");
+    text.split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_string(), serde_json::from_str(data).unwrap()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_replica_streams_every_epoch_of_a_job_trained_on_any_of_them() {
+    let Some(apps) = replicas(2).await else { return };
+    // ~30 ms epochs: the streams open while it trains.
+    let spec = json!({"dataset": "circle", "hidden_layers": [16], "batch_size": 1, "epochs": 60, "seed": 2});
+    let id = apps[0].submit(&spec).await;
+    // One stream per replica: whichever trains the job, the other streams it from the store.
+    let (a, b) = tokio::join!(read_events(&apps[0], &id), read_events(&apps[1], &id));
+    let history = apps[0].metrics(&id).await;
+    let rows = history["epochs"].as_array().unwrap();
+    for events in [a, b] {
+        let epochs: Vec<&Value> = events.iter().filter(|(n, _)| n == "epoch").map(|(_, d)| d).collect();
+        assert!(!epochs.is_empty(), "the stream opened while the job trained");
+        let first = epochs[0]["epochs_done"].as_i64().unwrap();
+        let numbers: Vec<i64> = epochs.iter().map(|e| e["epochs_done"].as_i64().unwrap()).collect();
+        assert_eq!(
+            numbers,
+            (first..=60).collect::<Vec<_>>(),
+            "every epoch from the first sent, once, in order"
+        );
+        for e in &epochs {
+            let n = e["epochs_done"].as_i64().unwrap() as usize;
+            assert_eq!(*e, &rows[n - 1], "the same row as /metrics");
+        }
+        let (last, data) = events.last().unwrap();
+        assert_eq!((last.as_str(), data["status"].as_str()), ("status", Some("succeeded")));
+    }
+}
