@@ -2,6 +2,7 @@
 
 use sqlx::SqlitePool;
 
+use super::begin;
 use crate::jobs::JobStatus;
 use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
@@ -115,7 +116,7 @@ pub async fn set_init_sha256(pool: &SqlitePool, id: &str, lease: &Lease, sha256:
 
 /// Ends a running job as `failed` with a message for users; false if the lease is gone.
 pub async fn fail(pool: &SqlitePool, id: &str, lease: &Lease, error: &str) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_token = NULL, lease_owner = NULL, \
          lease_expires_ms = NULL WHERE id = ? AND lease_token = ? AND status = 'running'",
@@ -140,7 +141,7 @@ pub async fn fail(pool: &SqlitePool, id: &str, lease: &Lease, error: &str) -> sq
 /// Cancels a queued or running job: one transition, after which no worker's write about it
 /// is accepted (its lease token is cleared), so it trains no further and gets no model.
 pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
         "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_token = NULL, lease_owner = NULL, \
          lease_expires_ms = NULL WHERE id = ? AND status IN ('queued', 'running') RETURNING {COLUMNS}"
@@ -166,7 +167,7 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
 
 /// Deletes an ended job with its history (the tables cascade) and its model.
 pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     let found: Option<(JobStatus, Option<String>)> = sqlx::query_as("SELECT status, model_id FROM jobs WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -192,7 +193,7 @@ pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
 /// Gives a running job back to the queue without spending an attempt (a graceful shutdown):
 /// it resumes from its checkpoint on the next claim. False if the lease is gone.
 pub async fn give_back(pool: &SqlitePool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     let refunded = sqlx::query(
         "UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND lease_token = ? AND status = 'running'",
     )
@@ -212,7 +213,7 @@ pub async fn give_back(pool: &SqlitePool, id: &str, lease: &Lease) -> sqlx::Resu
 /// their checkpoint, or end `failed` when they have spent their attempts (a job that kills
 /// its server every time must not crash-loop it). Returns (queued again, failed).
 pub async fn reclaim_expired(pool: &SqlitePool, before_ms: i64) -> sqlx::Result<(u64, u64)> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     let exhausted: Vec<String> = sqlx::query_scalar(
         "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_token = NULL, lease_owner = NULL, \
          lease_expires_ms = NULL, \

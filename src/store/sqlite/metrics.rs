@@ -2,6 +2,7 @@
 
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use super::begin;
 use crate::store::jobs::{Lease, now_ms};
 use crate::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES, StepRow, StoredEpoch};
 use crate::train::StepLoss;
@@ -18,7 +19,7 @@ pub async fn record_epoch(
     record: &EpochRecord<'_>,
 ) -> sqlx::Result<bool> {
     let EpochRecord { row, steps, checkpoint } = *record;
-    let mut tx: Transaction<'_, Sqlite> = pool.begin().await?;
+    let mut tx: Transaction<'_, Sqlite> = begin(pool).await?;
     // The fence first: nothing below is written for a job that is no longer this worker's.
     let owned = sqlx::query(
         "UPDATE jobs SET epoch = ?, lease_expires_ms = ? WHERE id = ? AND lease_token = ? AND status = 'running'",

@@ -45,6 +45,13 @@ pub async fn connect_pool(database_url: &str) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// A write transaction that holds SQLite's write lock from its start (`BEGIN IMMEDIATE`): a
+/// deferred one that reads first fails at once with SQLITE_BUSY_SNAPSHOT when another
+/// connection commits meanwhile, whatever the busy timeout; this one waits its turn.
+pub(crate) async fn begin(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }

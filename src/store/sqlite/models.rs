@@ -2,6 +2,7 @@
 
 use sqlx::SqlitePool;
 
+use super::begin;
 use crate::store::jobs::Lease;
 use crate::store::models::{ModelRow, NewModel};
 use crate::store::now;
@@ -44,7 +45,7 @@ pub async fn insert_for_job(
     m: &NewModel<'_>,
     train_seconds: f64,
 ) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'succeeded', finished_at = ?, model_id = ?, test_accuracy = ?, test_loss = ?, \
          train_seconds = ?, lease_token = NULL, lease_owner = NULL, lease_expires_ms = NULL \
