@@ -2,54 +2,23 @@
 //! again on the same database, and the job finishes with every epoch exactly once — and
 //! with the very history an uninterrupted run of the same spec has.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-struct Server {
-    child: Child,
-    url: String,
-}
+#[path = "support/server.rs"]
+mod server;
 
-/// Starts `nnlab` on port 0 and reads the address from its "listening" log line.
+use server::Server;
+
 fn start(db: &Path) -> Server {
     start_with(db, &[])
 }
 
 fn start_with(db: &Path, extra: &[&str]) -> Server {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nnlab"))
-        .args(["--addr", "127.0.0.1:0", "--demo-model", "false", "--train-threads", "1"])
-        .args(extra)
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", db.display()))
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .arg("--static-dir")
-        .arg(root.join("static"))
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nnlab starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("a listening line before the log ends")
-            .expect("utf-8 log");
-        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
-            break rest.split_whitespace().next().expect("an address").to_string();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server {
-        child,
-        url: format!("http://{addr}"),
-    }
+    server::start(&format!("sqlite://{}", db.display()), extra)
 }
 
 async fn get(client: &reqwest::Client, url: String) -> Value {

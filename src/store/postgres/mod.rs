@@ -23,6 +23,9 @@ use crate::jobs::JobStatus;
 /// migrates, so replicas starting together apply each migration once.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a session may sit inside a transaction doing nothing before PostgreSQL ends it.
+const IDLE_IN_TRANSACTION: &str = "10s";
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -31,7 +34,13 @@ impl PgStore {
     /// Connects and applies the migrations. One direct connection first, so that a server
     /// whose database is unreachable at start says so at once instead of retrying.
     pub async fn connect(database_url: &str) -> anyhow::Result<PgStore> {
-        let options = PgConnectOptions::from_str(database_url)?.application_name("nnlab");
+        // A replica paused (or hung) inside a transaction would hold its job's row lock for
+        // ever, and the other replicas' reapers skip locked rows: PostgreSQL ends such a
+        // session after IDLE_IN_TRANSACTION, which releases the lock (our transactions last
+        // milliseconds).
+        let options = PgConnectOptions::from_str(database_url)?
+            .application_name("nnlab")
+            .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)]);
         sqlx::Connection::close(<sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?).await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
