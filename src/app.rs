@@ -49,6 +49,10 @@ impl Application {
             lease: Duration::from_secs(config.limits.lease_secs.max(1)),
             max_attempts: config.limits.max_attempts.max(1),
             max_queued: config.limits.max_queued_jobs,
+            replica: config
+                .replica_name
+                .clone()
+                .unwrap_or_else(|| format!("nnlab-{}", uuid::Uuid::new_v4())),
         };
         let jobs = Jobs::new(Arc::clone(&store), DatasetCache::new(config.data_dir.clone()), settings);
         if config.demo_model

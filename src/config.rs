@@ -39,6 +39,9 @@ pub struct Config {
     /// Origins allowed by CORS, comma-separated (`*` for any); none by default.
     #[arg(long, env = "NNLAB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// This replica's name, on the leases it takes (default: `nnlab-` and a random id).
+    #[arg(long, env = "NNLAB_REPLICA_NAME")]
+    pub replica_name: Option<String>,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -144,6 +147,7 @@ impl Config {
             model_cache: 16,
             api_token: None,
             cors_origins: Vec::new(),
+            replica_name: None,
             limits: Limits::default(),
         }
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 pub use datasets::DatasetCache;
@@ -25,8 +25,8 @@ pub use live::JobEvent;
 pub use status::JobStatus;
 pub use view::Job;
 
-use crate::store::Store;
 use crate::store::jobs::{Cancel, Delete, JobRow, NewJob};
+use crate::store::{Notice, Store};
 use crate::train::ValidSpec;
 
 /// How workers hold and keep their jobs.
@@ -40,6 +40,8 @@ pub struct QueueSettings {
     pub max_attempts: u32,
     /// Queued jobs at most; a submit beyond gets `QueueFull`.
     pub max_queued: usize,
+    /// This replica's name on the leases it takes.
+    pub replica: String,
 }
 
 /// Shared by the API (submit, cancel, delete, subscribe) and the workers.
@@ -71,8 +73,8 @@ impl Jobs {
             wake: Notify::new(),
             live: live::Live::default(),
             datasets,
+            owner: settings.replica.clone(),
             settings,
-            owner: format!("nnlab-{}", uuid::Uuid::new_v4()),
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -134,7 +136,10 @@ impl Jobs {
         let mut tasks: Vec<_> = (0..workers)
             .map(|i| tokio::spawn(worker::run(Arc::clone(self), i, shutdown.clone())))
             .collect();
-        tasks.push(tokio::spawn(lease::reap_expired(Arc::clone(self), shutdown)));
+        tasks.push(tokio::spawn(lease::reap_expired(Arc::clone(self), shutdown.clone())));
+        if let Some(notices) = self.store.notices() {
+            tasks.push(tokio::spawn(follow_notices(Arc::clone(self), notices, shutdown)));
+        }
         tasks
     }
 
@@ -162,5 +167,25 @@ impl Jobs {
 
     fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// What other replicas tell through the database (PostgreSQL's NOTIFY): a job was queued
+/// (wake the idle workers at once rather than at their next poll), or cancelled (stop it
+/// within a mini-batch if a worker here trains it). Lost notices cost only latency: workers
+/// poll, and a cancelled job's next fenced write fails anyway.
+async fn follow_notices(jobs: Arc<Jobs>, mut notices: broadcast::Receiver<Notice>, shutdown: CancellationToken) {
+    loop {
+        let notice = tokio::select! {
+            notice = notices.recv() => notice,
+            _ = shutdown.cancelled() => return,
+        };
+        match notice {
+            Ok(Notice::Queued) => jobs.wake.notify_waiters(),
+            Ok(Notice::Cancelled(id)) => jobs.live.request_stop(&id),
+            // Missed some: wake the workers, who look at the queue themselves.
+            Err(broadcast::error::RecvError::Lagged(_)) => jobs.wake.notify_waiters(),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

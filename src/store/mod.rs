@@ -21,6 +21,15 @@ use models::{ModelRow, NewModel};
 
 pub type Result<T> = sqlx::Result<T>;
 
+/// What one replica tells the others through the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A job entered the queue (submitted, or taken back).
+    Queued,
+    /// A job was cancelled: whoever trains it stops.
+    Cancelled(String),
+}
+
 /// What the service needs of a database. Every method a worker calls about its job takes
 /// the job's [`Lease`] and changes nothing (returning `false`) unless the job is still
 /// running under it.
@@ -77,6 +86,11 @@ pub trait Store: Send + Sync + 'static {
     /// How this backend treats jobs left `running` at start: a SQLite file is one server's,
     /// so they were left by a process that died; shared databases wait for their leases.
     fn reclaims_all_at_start(&self) -> bool;
+    /// Notices from other replicas, when the backend has them (PostgreSQL's LISTEN/NOTIFY;
+    /// a SQLite file is one process's, which tells itself directly).
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        None
+    }
 }
 
 /// The store a `--database-url` names. A URL this server cannot use stops it with a message

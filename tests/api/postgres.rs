@@ -154,3 +154,51 @@ async fn every_replica_streams_every_epoch_of_a_job_trained_on_any_of_them() {
         assert_eq!((last.as_str(), data["status"].as_str()), ("status", Some("succeeded")));
     }
 }
+
+#[tokio::test]
+async fn a_cancel_sent_to_one_replica_stops_the_job_training_on_another_within_a_second() {
+    let Some(url) = cluster::fresh_database().await else {
+        return;
+    };
+    let a = start_url(&url, |c| c.replica_name = Some("replica-a".into())).await;
+    let b = start_url(&url, |c| c.replica_name = Some("replica-b".into())).await;
+    // One long job per replica (each has one worker): 30,000 single-row mini-batches.
+    let slow = json!({"dataset": "mnist", "hidden_layers": [64], "batch_size": 1, "epochs": 1,
+                      "train_samples": 30000, "validation_split": 0});
+    let jobs = [a.submit(&slow).await, a.submit(&slow).await];
+    for id in &jobs {
+        // Training has started once the initial weights are recorded.
+        a.wait_for(id, Duration::from_secs(60), |j| j["init_sha256"].is_string())
+            .await;
+    }
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let owner: String = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
+        .bind(&jobs[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let other = if owner == "replica-a" { &b } else { &a };
+    // Cancelled through the replica that does not train it.
+    let started = std::time::Instant::now();
+    let (status, body) = other
+        .post_json(&format!("/api/v1/jobs/{}/cancel", jobs[0]), &Value::Null)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The only worker that can take a new job is the one training the cancelled job: the
+    // new job starts as soon as that worker has stopped.
+    let quick = other.submit(&xor_spec(5)).await;
+    other
+        .wait_for(&quick, Duration::from_secs(30), |j| j["status"] != "queued")
+        .await;
+    let took = started.elapsed();
+    eprintln!("cross-replica cancel: the owner's worker was free again after {took:?}");
+    assert!(took < Duration::from_millis(2500), "the worker stopped after {took:?}");
+    let owner_of_quick: String = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
+        .bind(&quick)
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_default();
+    assert!(owner_of_quick.is_empty() || owner_of_quick == owner, "{owner_of_quick}");
+    a.post_json(&format!("/api/v1/jobs/{}/cancel", jobs[1]), &Value::Null)
+        .await;
+}

@@ -36,8 +36,21 @@ pub async fn insert_if_room(pool: &PgPool, job: &NewJob<'_>, max_queued: i64) ->
     .bind(max_queued)
     .fetch_optional(&mut *tx)
     .await?;
+    if row.is_some() {
+        notify(&mut tx, "queued").await?;
+    }
     tx.commit().await?;
     Ok(row)
+}
+
+/// Tells every replica (delivered when the transaction commits).
+async fn notify(tx: &mut Transaction<'_, Postgres>, payload: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::CHANNEL)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn get(pool: &PgPool, id: &str) -> sqlx::Result<Option<JobRow>> {
@@ -175,6 +188,7 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
         });
     };
     delete_checkpoint(&mut tx, id).await?;
+    notify(&mut tx, &format!("cancel:{id}")).await?;
     tx.commit().await?;
     Ok(Cancel::Cancelled(row))
 }
@@ -217,6 +231,7 @@ pub async fn give_back(pool: &PgPool, id: &str, lease: &Lease) -> sqlx::Result<b
         return Ok(false);
     }
     requeue(&mut tx, id).await?;
+    notify(&mut tx, "queued").await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -248,6 +263,9 @@ each time its worker stopped without ending it (the server was killed, or the jo
     .await?;
     for id in &expired {
         requeue(&mut tx, id).await?;
+    }
+    if !expired.is_empty() {
+        notify(&mut tx, "queued").await?;
     }
     tx.commit().await?;
     Ok((expired.len() as u64, exhausted.len() as u64))

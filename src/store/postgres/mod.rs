@@ -11,12 +11,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::broadcast;
 
 use super::jobs::{Cancel, Delete, JobRow, Lease, NewJob};
 use super::metrics::{EpochRecord, EpochRow, StepRow};
 use super::models::{ModelRow, NewModel};
-use super::{Result, Store};
+use super::{Notice, Result, Store};
 use crate::jobs::JobStatus;
 
 /// The PostgreSQL schema, embedded in the binary. sqlx takes an advisory lock while it
@@ -28,6 +29,49 @@ const IDLE_IN_TRANSACTION: &str = "10s";
 
 pub struct PgStore {
     pool: PgPool,
+    notices: broadcast::Sender<Notice>,
+}
+
+/// The channel replicas NOTIFY on: `queued`, or `cancel:<job id>`.
+pub(crate) const CHANNEL: &str = "nnlab_jobs";
+
+/// Listens on [`CHANNEL`] for as long as the process runs. sqlx's listener reconnects by
+/// itself after a lost connection; what was sent meanwhile is lost, which the workers'
+/// polling covers.
+async fn listen(pool: PgPool, notices: broadcast::Sender<Notice>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN: cannot connect; polling meanwhile");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; polling meanwhile");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    let notice = match n.payload().strip_prefix("cancel:") {
+                        Some(id) => Notice::Cancelled(id.to_string()),
+                        None => Notice::Queued,
+                    };
+                    // Nobody listening yet is fine.
+                    let _ = notices.send(notice);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                    // Something may have been missed: the workers look at the queue.
+                    let _ = notices.send(Notice::Queued);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
 }
 
 impl PgStore {
@@ -48,7 +92,9 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool })
+        let (notices, _) = broadcast::channel(256);
+        tokio::spawn(listen(pool.clone(), notices.clone()));
+        Ok(PgStore { pool, notices })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -141,5 +187,8 @@ impl Store for PgStore {
     }
     fn reclaims_all_at_start(&self) -> bool {
         false
+    }
+    fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
+        Some(self.notices.subscribe())
     }
 }
