@@ -62,7 +62,12 @@ async fn three_replicas_one_killed_mid_way_every_job_succeeds_once_with_the_sing
         return;
     };
     let client = reqwest::Client::new();
-    let mut replicas: Vec<server::Server> = (0..3).map(|_| server::start(&url, REPLICA_ARGS)).collect();
+    let start = |i: usize| {
+        let name = format!("replica-{i}");
+        let args: Vec<&str> = REPLICA_ARGS.iter().copied().chain(["--replica-name", &name]).collect();
+        server::start(&url, &args)
+    };
+    let mut replicas: Vec<server::Server> = (0..3).map(start).collect();
     let base = replicas[0].url.clone();
     // The reference: the same spec on one replica alone.
     let reference_id = submit(&client, &base, &job_spec()).await;
@@ -86,11 +91,43 @@ async fn three_replicas_one_killed_mid_way_every_job_succeeds_once_with_the_sing
         count_done(&client).await >= 35
     })
     .await;
+    // The job replica 2 trains when it dies.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let owned = || async {
+        sqlx::query_scalar::<_, String>("SELECT id FROM jobs WHERE lease_owner = 'replica-2' AND status = 'running'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    };
+    let mut victim = owned().await;
+    wait_until("replica 2 to train a job", Duration::from_secs(30), async || {
+        victim = owned().await;
+        victim.is_some()
+    })
+    .await;
+    let victim = victim.unwrap();
     let killed_at = Instant::now();
     replicas[2].child.kill().unwrap();
     replicas[2].child.wait().unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    replicas[2] = server::start(&url, REPLICA_ARGS);
+    // Taken back when its 2 s lease expires, and claimed again by another replica.
+    wait_until(
+        "the killed replica's job to run again elsewhere",
+        Duration::from_secs(30),
+        async || {
+            let (status, attempts): (String, i64) = sqlx::query_as("SELECT status, attempts FROM jobs WHERE id = $1")
+                .bind(&victim)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            attempts == 2 && status != "queued"
+        },
+    )
+    .await;
+    eprintln!(
+        "kill -9 to the job running again on another replica: {:?} (lease 2 s)",
+        killed_at.elapsed()
+    );
+    replicas[2] = start(2);
     wait_until("every job", Duration::from_secs(300), async || {
         count_done(&client).await >= 101
     })
@@ -101,6 +138,10 @@ async fn three_replicas_one_killed_mid_way_every_job_succeeds_once_with_the_sing
     );
 
     let mut resumed = 0;
+    assert_eq!(
+        get(&client, &format!("{base}/api/v1/jobs/{victim}")).await["attempts"],
+        2
+    );
     for id in &ids {
         let job = get(&client, &format!("{}/api/v1/jobs/{id}", replicas[1].url)).await;
         assert_eq!(job["status"], "succeeded", "{job}");

@@ -10,18 +10,24 @@ use crate::helpers::{TestApp, long_spec, start_url, xor_spec};
 #[path = "../support/postgres.rs"]
 mod cluster;
 
-async fn replicas(n: usize) -> Option<Vec<TestApp>> {
+async fn replicas(n: usize) -> Option<(Vec<TestApp>, String)> {
     let url = cluster::fresh_database().await?;
     let mut apps = Vec::new();
-    for _ in 0..n {
-        apps.push(start_url(&url, |c| c.limits.lease_secs = 3).await);
+    for i in 0..n {
+        apps.push(
+            start_url(&url, |c| {
+                c.limits.lease_secs = 3;
+                c.replica_name = Some(format!("replica-{i}"));
+            })
+            .await,
+        );
     }
-    Some(apps)
+    Some((apps, url))
 }
 
 #[tokio::test]
 async fn an_xor_job_trains_predicts_and_is_deleted_on_postgres() {
-    let Some(apps) = replicas(1).await else { return };
+    let Some((apps, _)) = replicas(1).await else { return };
     let app = &apps[0];
     let id = app.submit(&xor_spec(300)).await;
     let job = app.wait_finished(&id).await;
@@ -56,7 +62,7 @@ async fn an_xor_job_trains_predicts_and_is_deleted_on_postgres() {
 
 #[tokio::test]
 async fn replicas_share_the_queue_and_any_replica_answers_for_any_job() {
-    let Some(apps) = replicas(2).await else { return };
+    let Some((apps, _)) = replicas(2).await else { return };
     // Submitted to replica 0 and 1 alternately; either replica's workers train them.
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -79,7 +85,7 @@ async fn replicas_share_the_queue_and_any_replica_answers_for_any_job() {
 
 #[tokio::test]
 async fn a_cancel_on_one_replica_ends_a_job_running_on_another() {
-    let Some(apps) = replicas(2).await else { return };
+    let Some((apps, _)) = replicas(2).await else { return };
     let id = apps[0].submit(&long_spec()).await;
     let job = apps[0]
         .wait_for(&id, Duration::from_secs(30), |j| j["status"] == "running")
@@ -99,8 +105,8 @@ async fn a_cancel_on_one_replica_ends_a_job_running_on_another() {
     assert_eq!(apps[0].job(&id).await["status"], "cancelled");
 }
 
-/// Reads an event stream to its end: the event names and data.
-async fn read_events(app: &TestApp, id: &str) -> Vec<(String, Value)> {
+/// Reads an event stream to its end: each event's name, data and arrival time.
+async fn read_events(app: &TestApp, id: &str) -> Vec<(String, Value, std::time::Instant)> {
     let mut r = app
         .client
         .get(app.url(&format!("/api/v1/jobs/{id}/events")))
@@ -108,27 +114,34 @@ async fn read_events(app: &TestApp, id: &str) -> Vec<(String, Value)> {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let text = tokio::time::timeout(Duration::from_secs(120), async {
-        let mut text = String::new();
+    let mut events = Vec::new();
+    let mut text = String::new();
+    let read = async {
         while let Some(chunk) = r.chunk().await.unwrap() {
             text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let block: String = text.drain(..end + 2).collect();
+                let name = block.lines().find_map(|l| l.strip_prefix("event: "));
+                let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+                if let (Some(name), Some(data)) = (name, data) {
+                    events.push((
+                        name.to_string(),
+                        serde_json::from_str(data).unwrap(),
+                        std::time::Instant::now(),
+                    ));
+                }
+            }
         }
-        text
-    })
-    .await
-    .expect("the stream ends with the job");
-    text.split("\n\n")
-        .filter_map(|block| {
-            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name.to_string(), serde_json::from_str(data).unwrap()))
-        })
-        .collect()
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("the stream ends with the job");
+    events
 }
 
 #[tokio::test]
-async fn every_replica_streams_every_epoch_of_a_job_trained_on_any_of_them() {
-    let Some(apps) = replicas(2).await else { return };
+async fn every_replica_streams_every_epoch_of_a_job_trained_on_any_of_them_within_a_second() {
+    let Some((apps, url)) = replicas(2).await else { return };
     // ~30 ms epochs: the streams open while it trains.
     let spec = json!({"dataset": "circle", "hidden_layers": [16], "batch_size": 1, "epochs": 60, "seed": 2});
     let id = apps[0].submit(&spec).await;
@@ -136,23 +149,63 @@ async fn every_replica_streams_every_epoch_of_a_job_trained_on_any_of_them() {
     let (a, b) = tokio::join!(read_events(&apps[0], &id), read_events(&apps[1], &id));
     let history = apps[0].metrics(&id).await;
     let rows = history["epochs"].as_array().unwrap();
-    for events in [a, b] {
-        let epochs: Vec<&Value> = events.iter().filter(|(n, _)| n == "epoch").map(|(_, d)| d).collect();
+    let mut arrivals = Vec::new();
+    for events in [&a, &b] {
+        let epochs: Vec<(&Value, std::time::Instant)> = events
+            .iter()
+            .filter(|(n, _, _)| n == "epoch")
+            .map(|(_, d, t)| (d, *t))
+            .collect();
         assert!(!epochs.is_empty(), "the stream opened while the job trained");
-        let first = epochs[0]["epochs_done"].as_i64().unwrap();
-        let numbers: Vec<i64> = epochs.iter().map(|e| e["epochs_done"].as_i64().unwrap()).collect();
+        let first = epochs[0].0["epochs_done"].as_i64().unwrap();
+        let numbers: Vec<i64> = epochs.iter().map(|(e, _)| e["epochs_done"].as_i64().unwrap()).collect();
         assert_eq!(
             numbers,
             (first..=60).collect::<Vec<_>>(),
             "every epoch from the first sent, once, in order"
         );
-        for e in &epochs {
+        for (e, _) in &epochs {
             let n = e["epochs_done"].as_i64().unwrap() as usize;
             assert_eq!(*e, &rows[n - 1], "the same row as /metrics");
         }
-        let (last, data) = events.last().unwrap();
+        let (last, data, _) = events.last().unwrap();
         assert_eq!((last.as_str(), data["status"].as_str()), ("status", Some("succeeded")));
+        arrivals.push(
+            epochs
+                .iter()
+                .map(|(e, t)| (e["epochs_done"].as_i64().unwrap(), *t))
+                .collect::<Vec<_>>(),
+        );
     }
+    // How much later an epoch arrives on the replica that does not train the job.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let trained_by: Option<String> = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(trained_by.is_none(), "the lease is cleared once the job ends");
+    let lags: Vec<f64> = arrivals[0]
+        .iter()
+        .filter_map(|(n, t0)| {
+            let t1 = arrivals[1].iter().find(|(m, _)| m == n)?.1;
+            Some(if t1 > *t0 {
+                (t1 - *t0).as_secs_f64()
+            } else {
+                (*t0 - t1).as_secs_f64()
+            })
+        })
+        .collect();
+    let max = lags.iter().cloned().fold(0.0, f64::max);
+    let mean = lags.iter().sum::<f64>() / lags.len().max(1) as f64;
+    eprintln!(
+        "epoch arrival, one replica vs the other: mean {mean:.3} s, max {max:.3} s over {} epochs",
+        lags.len()
+    );
+    assert!(
+        max < 1.0,
+        "an epoch reached the other replica's stream {max:.3} s later"
+    );
 }
 
 #[tokio::test]
