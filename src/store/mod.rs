@@ -93,6 +93,95 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// The [`Store`] of a backend whose `jobs`, `metrics` and `models` modules have one function
+/// per method, each taking the pool first (`sqlite`, `postgres`; invoked inside the backend's
+/// module, where those names resolve): the delegation is written once here, the backend adds
+/// what differs (`$extra`).
+macro_rules! store_over_queries {
+    ($store:ty, { $($extra:item)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn insert_job_if_room(&self, job: &NewJob<'_>, max_queued: i64) -> Result<Option<JobRow>> {
+                jobs::insert_if_room(&self.pool, job, max_queued).await
+            }
+            async fn job(&self, id: &str) -> Result<Option<JobRow>> {
+                jobs::get(&self.pool, id).await
+            }
+            async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> Result<Vec<JobRow>> {
+                jobs::list(&self.pool, status, limit).await
+            }
+            async fn count_jobs(&self, status: JobStatus) -> Result<i64> {
+                jobs::count_by_status(&self.pool, status).await
+            }
+            async fn any_pending_for(&self, dataset: &str) -> Result<bool> {
+                jobs::any_pending_for(&self.pool, dataset).await
+            }
+            async fn claim_next(&self, owner: &str, lease_ms: i64) -> Result<Option<(JobRow, Lease)>> {
+                jobs::claim_next(&self.pool, owner, lease_ms).await
+            }
+            async fn renew(&self, id: &str, lease: &Lease, lease_ms: i64) -> Result<bool> {
+                jobs::renew(&self.pool, id, lease, lease_ms).await
+            }
+            async fn set_init_sha256(&self, id: &str, lease: &Lease, sha256: &str) -> Result<bool> {
+                jobs::set_init_sha256(&self.pool, id, lease, sha256).await
+            }
+            async fn fail(&self, id: &str, lease: &Lease, error: &str) -> Result<bool> {
+                jobs::fail(&self.pool, id, lease, error).await
+            }
+            async fn cancel(&self, id: &str) -> Result<Cancel> {
+                jobs::cancel(&self.pool, id).await
+            }
+            async fn delete_job(&self, id: &str) -> Result<Delete> {
+                jobs::delete(&self.pool, id).await
+            }
+            async fn give_back(&self, id: &str, lease: &Lease) -> Result<bool> {
+                jobs::give_back(&self.pool, id, lease).await
+            }
+            async fn reclaim_expired(&self, before_ms: i64) -> Result<(u64, u64)> {
+                jobs::reclaim_expired(&self.pool, before_ms).await
+            }
+            async fn record_epoch(&self, job_id: &str, lease: &Lease, lease_ms: i64, record: &EpochRecord<'_>) -> Result<bool> {
+                metrics::record_epoch(&self.pool, job_id, lease, lease_ms, record).await
+            }
+            async fn epochs_since(&self, job_id: &str, since: i64) -> Result<Vec<EpochRow>> {
+                metrics::epochs_since(&self.pool, job_id, since).await
+            }
+            async fn steps_since(&self, job_id: &str, since: i64) -> Result<Vec<StepRow>> {
+                metrics::steps_since(&self.pool, job_id, since).await
+            }
+            async fn checkpoint(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
+                metrics::checkpoint(&self.pool, job_id).await
+            }
+            async fn insert_model(&self, model: &NewModel<'_>) -> Result<()> {
+                models::insert(&self.pool, model).await
+            }
+            async fn finish_with_model(
+                &self,
+                job_id: &str,
+                lease: &Lease,
+                model: &NewModel<'_>,
+                train_seconds: f64,
+            ) -> Result<bool> {
+                models::insert_for_job(&self.pool, job_id, lease, model, train_seconds).await
+            }
+            async fn model(&self, id: &str) -> Result<Option<ModelRow>> {
+                models::get(&self.pool, id).await
+            }
+            async fn models(&self, dataset: Option<&str>) -> Result<Vec<ModelRow>> {
+                models::list(&self.pool, dataset).await
+            }
+            async fn model_weights(&self, id: &str) -> Result<Option<Vec<u8>>> {
+                models::weights(&self.pool, id).await
+            }
+            async fn delete_model(&self, id: &str) -> Result<bool> {
+                models::delete(&self.pool, id).await
+            }
+            $($extra)*
+        }
+    };
+}
+pub(crate) use store_over_queries;
+
 /// The store a `--database-url` names. A URL this server cannot use stops it with a message
 /// saying why (never a file created under a name like `postgres:`).
 pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {

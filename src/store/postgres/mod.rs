@@ -8,7 +8,6 @@ pub mod models;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
@@ -17,7 +16,7 @@ use tokio::sync::broadcast;
 use super::jobs::{Cancel, Delete, JobRow, Lease, NewJob};
 use super::metrics::{EpochRecord, EpochRow, StepRow};
 use super::models::{ModelRow, NewModel};
-use super::{Notice, Result, Store};
+use super::{Notice, Result};
 use crate::jobs::JobStatus;
 
 /// The PostgreSQL schema, embedded in the binary. sqlx takes an advisory lock while it
@@ -102,83 +101,7 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    async fn insert_job_if_room(&self, job: &NewJob<'_>, max_queued: i64) -> Result<Option<JobRow>> {
-        jobs::insert_if_room(&self.pool, job, max_queued).await
-    }
-    async fn job(&self, id: &str) -> Result<Option<JobRow>> {
-        jobs::get(&self.pool, id).await
-    }
-    async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> Result<Vec<JobRow>> {
-        jobs::list(&self.pool, status, limit).await
-    }
-    async fn count_jobs(&self, status: JobStatus) -> Result<i64> {
-        jobs::count_by_status(&self.pool, status).await
-    }
-    async fn any_pending_for(&self, dataset: &str) -> Result<bool> {
-        jobs::any_pending_for(&self.pool, dataset).await
-    }
-    async fn claim_next(&self, owner: &str, lease_ms: i64) -> Result<Option<(JobRow, Lease)>> {
-        jobs::claim_next(&self.pool, owner, lease_ms).await
-    }
-    async fn renew(&self, id: &str, lease: &Lease, lease_ms: i64) -> Result<bool> {
-        jobs::renew(&self.pool, id, lease, lease_ms).await
-    }
-    async fn set_init_sha256(&self, id: &str, lease: &Lease, sha256: &str) -> Result<bool> {
-        jobs::set_init_sha256(&self.pool, id, lease, sha256).await
-    }
-    async fn fail(&self, id: &str, lease: &Lease, error: &str) -> Result<bool> {
-        jobs::fail(&self.pool, id, lease, error).await
-    }
-    async fn cancel(&self, id: &str) -> Result<Cancel> {
-        jobs::cancel(&self.pool, id).await
-    }
-    async fn delete_job(&self, id: &str) -> Result<Delete> {
-        jobs::delete(&self.pool, id).await
-    }
-    async fn give_back(&self, id: &str, lease: &Lease) -> Result<bool> {
-        jobs::give_back(&self.pool, id, lease).await
-    }
-    async fn reclaim_expired(&self, before_ms: i64) -> Result<(u64, u64)> {
-        jobs::reclaim_expired(&self.pool, before_ms).await
-    }
-    async fn record_epoch(&self, job_id: &str, lease: &Lease, lease_ms: i64, record: &EpochRecord<'_>) -> Result<bool> {
-        metrics::record_epoch(&self.pool, job_id, lease, lease_ms, record).await
-    }
-    async fn epochs_since(&self, job_id: &str, since: i64) -> Result<Vec<EpochRow>> {
-        metrics::epochs_since(&self.pool, job_id, since).await
-    }
-    async fn steps_since(&self, job_id: &str, since: i64) -> Result<Vec<StepRow>> {
-        metrics::steps_since(&self.pool, job_id, since).await
-    }
-    async fn checkpoint(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
-        metrics::checkpoint(&self.pool, job_id).await
-    }
-    async fn insert_model(&self, model: &NewModel<'_>) -> Result<()> {
-        models::insert(&self.pool, model).await
-    }
-    async fn finish_with_model(
-        &self,
-        job_id: &str,
-        lease: &Lease,
-        model: &NewModel<'_>,
-        train_seconds: f64,
-    ) -> Result<bool> {
-        models::insert_for_job(&self.pool, job_id, lease, model, train_seconds).await
-    }
-    async fn model(&self, id: &str) -> Result<Option<ModelRow>> {
-        models::get(&self.pool, id).await
-    }
-    async fn models(&self, dataset: Option<&str>) -> Result<Vec<ModelRow>> {
-        models::list(&self.pool, dataset).await
-    }
-    async fn model_weights(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        models::weights(&self.pool, id).await
-    }
-    async fn delete_model(&self, id: &str) -> Result<bool> {
-        models::delete(&self.pool, id).await
-    }
+super::store_over_queries!(PgStore, {
     async fn ready(&self) -> Result<bool> {
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .fetch_one(&self.pool)
@@ -191,4 +114,4 @@ impl Store for PgStore {
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         Some(self.notices.subscribe())
     }
-}
+});
