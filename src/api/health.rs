@@ -35,11 +35,12 @@ pub(crate) async fn get_health() -> Json<HealthStatus> {
         example = json!({"status": "not ready"})),
 ))]
 pub(crate) async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<HealthStatus>) {
-    match state.store.ready().await {
-        Ok(true) => (StatusCode::OK, Json(HealthStatus { status: "ready" })),
-        _ => (
+    if state.database_ready().await {
+        (StatusCode::OK, Json(HealthStatus { status: "ready" }))
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(HealthStatus { status: "not ready" }),
-        ),
+        )
     }
 }

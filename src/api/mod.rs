@@ -93,6 +93,22 @@ impl AppState {
         }
     }
 
+    /// Whether the database answers and its migrations are applied, within 2 s: a database
+    /// that is down must make readiness say so, not hang it.
+    pub async fn database_ready(&self) -> bool {
+        match tokio::time::timeout(Duration::from_secs(2), self.store.ready()).await {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the database does not answer");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("the database did not answer within 2 s");
+                false
+            }
+        }
+    }
+
     /// Drops a deleted model from the prediction cache.
     pub fn forget_model(&self, id: &str) {
         self.models.lock().expect("model cache lock").pop(id);

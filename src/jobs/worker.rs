@@ -140,17 +140,18 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
         beat_done.clone(),
     ));
 
-    let ending = train_job(jobs, &row, &lease, Arc::clone(&stop), &lost).await;
+    let store_failed = AtomicBool::new(false);
+    let ending = train_job(jobs, &row, &lease, Arc::clone(&stop), &lost, &store_failed).await;
     beat_done.cancel();
     let _ = beat.await;
     let recorded = match ending {
         _ if lost.load(Ordering::SeqCst) => Ok("lease lost: nothing more written"),
         Ending::Trained(outcome, weights) => finish_succeeded(jobs, &row, &lease, &outcome, &weights).await,
-        Ending::Stopped if jobs.is_shutting_down() => jobs
+        Ending::Stopped if jobs.is_shutting_down() || store_failed.load(Ordering::SeqCst) => jobs
             .store
             .give_back(&id, &lease)
             .await
-            .map(|_| "given back to the queue for the next start"),
+            .map(|_| "given back to the queue"),
         // A cancel: its transition already ended the job.
         Ending::Stopped => Ok("stopped"),
         Ending::Failed(message) => jobs.store.fail(&id, &lease, &message).await.map(|_| "failed"),
@@ -171,7 +172,15 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
 }
 
 /// Runs the trainer on a blocking thread while this task records its progress.
-async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<AtomicBool>, lost: &AtomicBool) -> Ending {
+/// `lost`: the lease is no longer the job's; `store_failed`: the store refused a write.
+async fn train_job(
+    jobs: &Arc<Jobs>,
+    row: &JobRow,
+    lease: &Lease,
+    stop: Arc<AtomicBool>,
+    lost: &AtomicBool,
+    store_failed: &AtomicBool,
+) -> Ending {
     let spec: JobSpec = match serde_json::from_str(&row.spec) {
         Ok(spec) => spec,
         Err(e) => {
@@ -217,6 +226,11 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<Atom
     let mut steps: Vec<StepLoss> = Vec::new();
     let mut epochs_done = row.epoch;
     while let Some(msg) = rx.recv().await {
+        // After a refused or failed write, what the trainer sent meanwhile is dropped: a
+        // later epoch stored after a missing one would leave a gap in the history.
+        if lost.load(Ordering::SeqCst) || store_failed.load(Ordering::SeqCst) {
+            continue;
+        }
         let owned = match msg {
             Progress::Started { init_sha256 } => jobs.store.set_init_sha256(&row.id, lease, &init_sha256).await,
             Progress::Step(s) => {
@@ -253,7 +267,14 @@ async fn train_job(jobs: &Arc<Jobs>, row: &JobRow, lease: &Lease, stop: Arc<Atom
                 lost.store(true, Ordering::SeqCst);
                 stop.store(true, Ordering::SeqCst);
             }
-            Err(e) => tracing::error!(job = %row.id, error = %e, "recording progress failed"),
+            Err(e) => {
+                // The database did not take the epoch: going on would leave a gap in the
+                // history. Stop; the job resumes from its last stored checkpoint (given back
+                // below if the database answers again, else when its lease expires).
+                tracing::error!(job = %row.id, error = %e, "recording progress failed: stopping the job");
+                store_failed.store(true, Ordering::SeqCst);
+                stop.store(true, Ordering::SeqCst);
+            }
         }
     }
     match handle.await {

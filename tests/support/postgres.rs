@@ -14,6 +14,48 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct Cluster {
     pub port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    options: String,
+    log: PathBuf,
+}
+
+#[allow(dead_code)] // Only the outage tests stop and start the server.
+impl Cluster {
+    /// Stops the server (fast shutdown: open connections are cut), as an outage would.
+    pub fn stop(&self) {
+        let out = run_pg(
+            &self.bin.join("pg_ctl"),
+            &["-D", self.data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn start(&self) {
+        let out = run_pg(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-o",
+                &self.options,
+                "-l",
+                self.log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn bin_dir() -> Option<PathBuf> {
@@ -139,7 +181,13 @@ fn start() -> Option<Cluster> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("the cluster's watchdog starts");
-    Some(Cluster { port })
+    Some(Cluster {
+        port,
+        bin,
+        data,
+        options,
+        log,
+    })
 }
 
 /// The cluster of this test binary, started on first use; `None` when PostgreSQL is not

@@ -77,13 +77,10 @@ pub(crate) async fn get_live() -> Json<ServerLive> {
             body = ServerReady, example = json!({"ready": false})),
     ))]
 pub(crate) async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<ServerReady>) {
-    match state.store.ready().await {
-        Ok(true) => (StatusCode::OK, Json(ServerReady { ready: true })),
-        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, Json(ServerReady { ready: false })),
-        Err(e) => {
-            tracing::warn!(error = %e, "database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(ServerReady { ready: false }))
-        }
+    if state.database_ready().await {
+        (StatusCode::OK, Json(ServerReady { ready: true }))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(ServerReady { ready: false }))
     }
 }
 
