@@ -238,8 +238,9 @@ async fn event_streams_past_the_cap_get_429_and_a_closed_one_frees_its_place() {
 #[tokio::test]
 async fn heavy_requests_past_the_admission_limit_get_503_with_retry_after_and_run_again_after() {
     let app = spawn_app_with(|c| c.limits.max_heavy_requests = 1).await;
+    // A wide layer, so that each evaluation holds the permit for a while (~16 GFLOP).
     let id = app
-        .submit(&json!({"dataset": "mnist", "hidden_layers": [32], "epochs": 1, "train_samples": 1000}))
+        .submit(&json!({"dataset": "mnist", "hidden_layers": [1024], "epochs": 1, "train_samples": 500}))
         .await;
     let model = app.wait_finished(&id).await["result"]["model_id"]
         .as_str()
@@ -247,7 +248,7 @@ async fn heavy_requests_past_the_admission_limit_get_503_with_retry_after_and_ru
         .to_string();
     // Each evaluates the 10,000 test images, holding the one permit meanwhile.
     let url = app.url(&format!("/api/v1/models/{model}/evaluation"));
-    let calls = (0..6).map(|_| {
+    let calls = (0..8).map(|_| {
         let (client, url) = (app.client.clone(), url.clone());
         async move {
             let r = client.get(url).send().await.unwrap();
