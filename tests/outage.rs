@@ -3,7 +3,7 @@
 //! epoch exactly once. PostgreSQL (its own throwaway cluster, stopped and started by the
 //! test); skipped, loudly, without it unless NNLAB_REQUIRE_POSTGRES=1.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -12,18 +12,12 @@ mod postgres;
 #[path = "support/server.rs"]
 mod server;
 
+use server::wait_until;
+
 async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
     match client.get(url).timeout(Duration::from_secs(5)).send().await {
         Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
         Err(_) => (0, Value::Null),
-    }
-}
-
-async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -13,6 +13,8 @@ mod postgres;
 #[path = "support/server.rs"]
 mod server;
 
+use server::wait_until;
+
 /// Two-second leases: a dead replica's jobs come back within about three seconds.
 const REPLICA_ARGS: &[&str] = &["--lease-secs", "2", "--max-queued-jobs", "1000"];
 
@@ -41,14 +43,6 @@ async fn losses(client: &reqwest::Client, base: &str, id: &str) -> Vec<(i64, f64
         .iter()
         .map(|e| (e["epochs_done"].as_i64().unwrap(), e["train_loss"].as_f64().unwrap()))
         .collect()
-}
-
-async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Short jobs of a few hundred milliseconds, long enough to be killed in the middle of.

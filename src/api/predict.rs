@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ApiRouter;
 use super::error::ErrorBody;
 use super::models::load_network;
-use super::rows::{Images, Rows};
+use super::rows::{Images, Rows, check_finite};
 use super::{AppError, AppJson, AppState};
 use crate::data::preprocess_digit;
 use crate::nn::loss::argmax;
@@ -167,9 +167,7 @@ fn to_row<'a>(values: &'a [f32], width: usize, field: &str) -> Result<&'a [f32],
             format!("has {} values, the model takes {width}", values.len()),
         ));
     }
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(AppError::invalid(format!("{field}[{i}]"), "must be a finite number"));
-    }
+    check_finite(values, field)?;
     Ok(values)
 }
 

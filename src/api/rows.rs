@@ -13,6 +13,18 @@ pub const MAX_VALUES: usize = MAX_ROWS * 784;
 /// Rows of one image (`images`).
 pub const MAX_IMAGE_ROWS: usize = 1024;
 
+/// Ok when every value is finite, else a 422 naming the first that is not (`field[i]`): a
+/// JSON number beyond f32's range parses as infinite. For native and V2 predictions alike.
+pub fn check_finite(values: &[f32], field: &str) -> Result<(), crate::api::AppError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(crate::api::AppError::invalid(
+            format!("{field}[{i}]"),
+            "must be a finite number",
+        )),
+    }
+}
+
 /// Rows of numbers, ragged as sent (each row is checked against the model later), stored
 /// flat. A value beyond f32's range becomes infinite and is refused by the finiteness check.
 #[derive(Debug, Default)]

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Server {
     pub child: Child,
@@ -48,5 +49,15 @@ pub fn start(database_url: &str, extra: &[&str]) -> Server {
     Server {
         child,
         url: format!("http://{addr}"),
+    }
+}
+
+/// Polls `done` every 50 ms until it holds, or fails the test after `limit`.
+#[allow(dead_code)] // Not every test binary that starts servers polls this way.
+pub async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{INPUT, LABEL, PROBABILITIES};
 use crate::api::AppError;
 use crate::api::predict::{MAX_ROWS, Prediction};
-use crate::api::rows::MAX_VALUES;
+use crate::api::rows::{MAX_VALUES, check_finite};
 
 /// An inference request: one input tensor `input`, FP32 (or FP64) of shape [N, input_size].
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -210,12 +210,7 @@ pub(super) fn input_matrix(mut inputs: Vec<InferInput>, input_size: usize) -> Re
             ),
         ));
     }
-    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-        return Err(AppError::invalid(
-            format!("inputs[0].data[{i}]"),
-            "must be a finite number",
-        ));
-    }
+    check_finite(&data, "inputs[0].data")?;
     let x = Array2::from_shape_vec((rows, width), data).map_err(anyhow::Error::from)?;
     Ok(x)
 }

@@ -111,15 +111,6 @@ pub async fn claim_next(pool: &PgPool, owner: &str, lease_ms: i64) -> sqlx::Resu
     }))
 }
 
-/// Runs `sql` (which takes `$1` = job id and `$2` = token, plus `extra`) as a fenced write.
-async fn fenced(pool: &PgPool, sql: &'static str, id: &str, lease: &Lease, extra: Option<&str>) -> sqlx::Result<bool> {
-    let mut q = sqlx::query(sql).bind(id).bind(&lease.token);
-    if let Some(v) = extra {
-        q = q.bind(v.to_string());
-    }
-    Ok(q.execute(pool).await?.rows_affected() == 1)
-}
-
 pub async fn renew(pool: &PgPool, id: &str, lease: &Lease, lease_ms: i64) -> sqlx::Result<bool> {
     let done =
         sqlx::query("UPDATE jobs SET lease_expires_ms = $3 WHERE id = $1 AND lease_token = $2 AND status = 'running'")
@@ -132,14 +123,14 @@ pub async fn renew(pool: &PgPool, id: &str, lease: &Lease, lease_ms: i64) -> sql
 }
 
 pub async fn set_init_sha256(pool: &PgPool, id: &str, lease: &Lease, sha256: &str) -> sqlx::Result<bool> {
-    fenced(
-        pool,
-        "UPDATE jobs SET init_sha256 = $3 WHERE id = $1 AND lease_token = $2 AND status = 'running'",
-        id,
-        lease,
-        Some(sha256),
-    )
-    .await
+    let done =
+        sqlx::query("UPDATE jobs SET init_sha256 = $3 WHERE id = $1 AND lease_token = $2 AND status = 'running'")
+            .bind(id)
+            .bind(&lease.token)
+            .bind(sha256)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn fail(pool: &PgPool, id: &str, lease: &Lease, error: &str) -> sqlx::Result<bool> {

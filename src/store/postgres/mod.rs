@@ -95,10 +95,6 @@ impl PgStore {
         tokio::spawn(listen(pool.clone(), notices.clone()));
         Ok(PgStore { pool, notices })
     }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
 }
 
 super::store_over_queries!(PgStore, {

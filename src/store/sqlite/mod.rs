@@ -61,10 +61,6 @@ impl SqliteStore {
             pool: connect_pool(database_url).await?,
         })
     }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
 }
 
 super::store_over_queries!(SqliteStore, {
