@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use nnlab::app::Application;
-use nnlab::cli::{bench, train};
+use nnlab::cli::{bench, bench_store, train};
 use nnlab::config::Config;
 
 #[derive(Parser)]
@@ -53,6 +53,17 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         latency_calls: usize,
     },
+    /// Time storing and reading back checkpoints of growing size in a database (creates and
+    /// deletes its own jobs).
+    BenchStore {
+        #[arg(long, env = "NNLAB_DATABASE_URL", default_value = "sqlite://data/bench-store.db")]
+        database_url: String,
+        /// Checkpoint sizes in MiB.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16,64,256")]
+        sizes_mib: Vec<usize>,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
 }
 
 fn default_threads() -> usize {
@@ -85,6 +96,15 @@ fn main() -> anyhow::Result<()> {
             threads,
             epochs,
             latency_calls,
+        }),
+        Some(Command::BenchStore {
+            database_url,
+            sizes_mib,
+            rounds,
+        }) => bench_store::run(&bench_store::BenchStoreArgs {
+            database_url,
+            sizes_mib,
+            rounds,
         }),
     }
 }

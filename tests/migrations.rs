@@ -1,10 +1,14 @@
 //! Upgrading keeps the data: a database written before the one-row-per-epoch history
-//! (migration 6) reads back, after the upgrade, exactly as its name/value rows said.
+//! (migration 6) reads back, after the upgrade, exactly as its name/value rows said; weights
+//! and checkpoints written before blobs keep their bytes.
 
 use std::borrow::Cow;
 
 use serde_json::json;
 use sqlx::SqlitePool;
+
+#[path = "support/postgres.rs"]
+mod postgres;
 
 async fn migrate(pool: &SqlitePool, up_to: usize) {
     let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
@@ -91,4 +95,85 @@ async fn name_value_metrics_become_one_row_per_epoch_with_their_fold_and_layer_o
             (4, Some(2), 2, Some(22.0))
         ]
     );
+}
+
+/// A model and a checkpoint written before blobs (migration 7) keep their bytes: moved into
+/// the blob table under their SHA-256 when the server opens the database.
+#[tokio::test]
+async fn sqlite_weights_and_checkpoints_move_into_blobs_keyed_by_their_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let pool = SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    migrate(&pool, 6).await;
+    insert_before_blobs(&pool).await;
+    pool.close().await;
+
+    let store = nnlab::store::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    assert_kept(&*store).await;
+}
+
+/// The same upgrade on PostgreSQL, where the migration computes the digests itself.
+#[tokio::test]
+async fn postgres_weights_and_checkpoints_move_into_blobs_keyed_by_their_digest() {
+    let Some(url) = postgres::fresh_database().await else { return };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/postgres"
+    )))
+    .await
+    .unwrap();
+    migrator.migrations = Cow::Owned(migrator.migrations[..1].to_vec());
+    migrator.run(&pool).await.unwrap();
+    insert_before_blobs(&pool).await;
+    pool.close().await;
+
+    let store = nnlab::store::connect(&url).await.unwrap();
+    assert_kept(&*store).await;
+}
+
+const MODEL_BYTES: &[u8] = b"weights written by an older server";
+const CHECKPOINT_BYTES: &[u8] = b"a checkpoint written by an older server";
+
+/// One running job with a checkpoint, and a model, in the schema before blobs (`$1` is a
+/// placeholder for both databases).
+async fn insert_before_blobs<DB: sqlx::Database>(pool: &sqlx::Pool<DB>)
+where
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total) \
+         VALUES ('j', 'running', '{}', 'xor', 'x', 4)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO checkpoints (job_id, epoch, step, blob) VALUES ('j', 1, 3, $1)")
+    .bind(CHECKPOINT_BYTES)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO models (id, job_id, dataset, spec, weights, parameters, created_at) \
+         VALUES ('m', NULL, 'xor', '{}', $1, 7, 'x')",
+    )
+    .bind(MODEL_BYTES)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn assert_kept(store: &dyn nnlab::store::Store) {
+    use nnlab::store::blobs::sha256_hex;
+    assert_eq!(store.model_weights("m").await.unwrap().as_deref(), Some(MODEL_BYTES));
+    assert_eq!(
+        store.model("m").await.unwrap().unwrap().weights_sha256,
+        sha256_hex(MODEL_BYTES)
+    );
+    assert_eq!(store.checkpoint("j").await.unwrap().as_deref(), Some(CHECKPOINT_BYTES));
+    assert_eq!(store.blob_usage().await.unwrap().count, 2);
 }

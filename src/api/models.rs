@@ -44,6 +44,8 @@ pub struct Model {
     /// The JobSpec that trained it, when it was trained here.
     #[schema(value_type = Option<JobSpec>, required = true)]
     pub job_spec: Option<Value>,
+    /// SHA-256 of the weights file (`/weights.safetensors`): equal weights, equal digest.
+    pub weights_sha256: String,
     pub parameters: i64,
     #[schema(required = true)]
     pub test_accuracy: Option<f64>,
@@ -67,6 +69,7 @@ impl From<ModelRow> for Model {
             dataset: r.dataset,
             spec: serde_json::from_str(&r.spec).unwrap_or(Value::Null),
             job_spec: r.job_spec.and_then(|s| serde_json::from_str(&s).ok()),
+            weights_sha256: r.weights_sha256,
             parameters: r.parameters,
             test_accuracy: r.test_accuracy,
             test_loss: r.test_loss,

@@ -30,6 +30,8 @@ pub struct Telemetry {
     jobs: Family<StatusLabel, Gauge>,
     queue_depth: Gauge,
     samples_per_second: Gauge<f64, AtomicU64>,
+    blobs: Gauge,
+    blob_bytes: Gauge,
     /// Seconds per prediction request (native and V2), from parsed body to answer.
     pub predict_seconds: Histogram,
 }
@@ -47,6 +49,10 @@ impl Telemetry {
             "Training samples per second over the running jobs' latest epochs",
             samples_per_second.clone(),
         );
+        let blobs = Gauge::default();
+        registry.register("blobs", "Stored weight and checkpoint blobs (each once)", blobs.clone());
+        let blob_bytes = Gauge::default();
+        registry.register("blob_bytes", "Bytes of the stored blobs", blob_bytes.clone());
         // 50 us .. ~1.6 s.
         let predict_seconds = Histogram::new(exponential_buckets(5e-5, 2.0, 16));
         registry.register(
@@ -59,6 +65,8 @@ impl Telemetry {
             jobs,
             queue_depth,
             samples_per_second,
+            blobs,
+            blob_bytes,
             predict_seconds,
         })
     }
@@ -71,7 +79,7 @@ pub fn router() -> ApiRouter {
 /// Prometheus metrics (OpenMetrics text).
 ///
 /// `nnlab_jobs{status}`, `nnlab_queue_depth`, `nnlab_training_samples_per_second`,
-/// `nnlab_predict_seconds` (histogram).
+/// `nnlab_blobs`, `nnlab_blob_bytes`, `nnlab_predict_seconds` (histogram).
 #[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "get_prometheus_metrics",
     responses(
         (status = 200, description = "The metrics", body = String,
@@ -92,6 +100,9 @@ pub(crate) async fn get_metrics(State(state): State<AppState>) -> Result<Respons
         }
     }
     t.samples_per_second.set(state.jobs.training_samples_per_second());
+    let usage = state.store.blob_usage().await?;
+    t.blobs.set(usage.count);
+    t.blob_bytes.set(usage.bytes);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &t.registry)
         .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;

@@ -1,4 +1,5 @@
-//! Command-line subcommands other than the server: `train` and `bench`.
+//! Command-line subcommands other than the server: `train`, `bench` and `bench-store`.
 
 pub mod bench;
+pub mod bench_store;
 pub mod train;

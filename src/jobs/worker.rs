@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -54,7 +53,8 @@ pub(super) async fn run(jobs: Arc<Jobs>, index: usize, shutdown: CancellationTok
 
 /// Messages from the training thread.
 enum Progress {
-    Started { init_sha256: String },
+    /// The initial weights as safetensors bytes.
+    Started(Vec<u8>),
     Step(StepLoss),
     Epoch(EpochMetrics),
 }
@@ -107,8 +107,7 @@ impl Observer for ChannelObserver {
     }
 
     fn initial_weights(&mut self, network: &Network) {
-        let init_sha256 = format!("{:x}", Sha256::digest(to_safetensors(network)));
-        self.send(Progress::Started { init_sha256 });
+        self.send(Progress::Started(to_safetensors(network)));
     }
 }
 
@@ -232,7 +231,7 @@ async fn train_job(
             continue;
         }
         let owned = match msg {
-            Progress::Started { init_sha256 } => jobs.store.set_init_sha256(&row.id, lease, &init_sha256).await,
+            Progress::Started(weights) => jobs.store.set_init_weights(&row.id, lease, &weights).await,
             Progress::Step(s) => {
                 jobs.live
                     .publish(&row.id, "step", serde_json::to_value(s).unwrap_or_default());

@@ -4,6 +4,7 @@
 //! Backend-neutral row types live in `jobs`, `metrics` and `models`; each backend has one
 //! small function per query.
 
+pub mod blobs;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::jobs::JobStatus;
+use blobs::BlobUsage;
 use jobs::{Cancel, Delete, JobRow, Lease, NewJob};
 use metrics::{EpochRecord, EpochRow, StepRow};
 use models::{ModelRow, NewModel};
@@ -47,7 +49,9 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the oldest queued job to `running` under a new lease and spends an attempt.
     async fn claim_next(&self, owner: &str, lease_ms: i64) -> Result<Option<(JobRow, Lease)>>;
     async fn renew(&self, id: &str, lease: &Lease, lease_ms: i64) -> Result<bool>;
-    async fn set_init_sha256(&self, id: &str, lease: &Lease, sha256: &str) -> Result<bool>;
+    /// Stores the job's initial weights (safetensors bytes) and records their SHA-256.
+    async fn set_init_weights(&self, id: &str, lease: &Lease, weights: &[u8]) -> Result<bool>;
+    async fn init_weights(&self, id: &str) -> Result<Option<Vec<u8>>>;
     async fn fail(&self, id: &str, lease: &Lease, error: &str) -> Result<bool>;
     /// `queued | running -> cancelled`, clearing the lease.
     async fn cancel(&self, id: &str) -> Result<Cancel>;
@@ -80,6 +84,7 @@ pub trait Store: Send + Sync + 'static {
     async fn models(&self, dataset: Option<&str>) -> Result<Vec<ModelRow>>;
     async fn model_weights(&self, id: &str) -> Result<Option<Vec<u8>>>;
     async fn delete_model(&self, id: &str) -> Result<bool>;
+    async fn blob_usage(&self) -> Result<BlobUsage>;
 
     /// The database answers and every migration is applied.
     async fn ready(&self) -> Result<bool>;
@@ -93,7 +98,7 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// The [`Store`] of a backend whose `jobs`, `metrics` and `models` modules have one function
+/// The [`Store`] of a backend whose `blobs`, `jobs`, `metrics` and `models` modules have one function
 /// per method, each taking the pool first (`sqlite`, `postgres`; invoked inside the backend's
 /// module, where those names resolve): the delegation is written once here, the backend adds
 /// what differs (`$extra`).
@@ -122,8 +127,11 @@ macro_rules! store_over_queries {
             async fn renew(&self, id: &str, lease: &Lease, lease_ms: i64) -> Result<bool> {
                 jobs::renew(&self.pool, id, lease, lease_ms).await
             }
-            async fn set_init_sha256(&self, id: &str, lease: &Lease, sha256: &str) -> Result<bool> {
-                jobs::set_init_sha256(&self.pool, id, lease, sha256).await
+            async fn set_init_weights(&self, id: &str, lease: &Lease, weights: &[u8]) -> Result<bool> {
+                jobs::set_init_weights(&self.pool, id, lease, weights).await
+            }
+            async fn init_weights(&self, id: &str) -> Result<Option<Vec<u8>>> {
+                jobs::init_weights(&self.pool, id).await
             }
             async fn fail(&self, id: &str, lease: &Lease, error: &str) -> Result<bool> {
                 jobs::fail(&self.pool, id, lease, error).await
@@ -175,6 +183,9 @@ macro_rules! store_over_queries {
             }
             async fn delete_model(&self, id: &str) -> Result<bool> {
                 models::delete(&self.pool, id).await
+            }
+            async fn blob_usage(&self) -> Result<$crate::store::blobs::BlobUsage> {
+                blobs::usage(&self.pool).await
             }
             $($extra)*
         }

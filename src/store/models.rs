@@ -10,6 +10,8 @@ pub struct ModelRow {
     pub dataset: String,
     pub spec: String,
     pub job_spec: Option<String>,
+    /// The key of the weights' blob (`store::blobs`): equal weights, equal digest.
+    pub weights_sha256: String,
     pub parameters: i64,
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use nnlab::jobs::JobStatus;
 use nnlab::store::Store;
+use nnlab::store::blobs::{BlobUsage, sha256_hex};
 use nnlab::store::jobs::{Cancel, Delete, Lease, NewJob, now_ms};
 use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
 use nnlab::store::models::NewModel;
@@ -83,7 +84,9 @@ async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_wo
         assert!(!store.renew("j", &old, 30_000).await.unwrap(), "{name}");
         assert!(!store.fail("j", &old, "late").await.unwrap(), "{name}");
         assert!(!store.give_back("j", &old).await.unwrap(), "{name}");
-        assert!(!store.set_init_sha256("j", &old, "x").await.unwrap(), "{name}");
+        let blobs_before = store.blob_usage().await.unwrap();
+        assert!(!store.set_init_weights("j", &old, b"late").await.unwrap(), "{name}");
+        assert_eq!(store.blob_usage().await.unwrap(), blobs_before, "{name}: a refused write stores no blob");
         // Another worker resumes it under a new lease.
         let (row, new) = store.claim_next("worker-b", 30_000).await.unwrap().unwrap();
         assert_eq!((row.attempts, row.epoch), (2, 1), "{name}");
@@ -326,6 +329,67 @@ async fn a_finished_job_stores_its_model_and_deleting_it_removes_everything() {
         assert!(store.delete_model("imported").await.unwrap(), "{name}");
         assert!(!store.delete_model("imported").await.unwrap(), "{name}");
         assert!(store.ready().await.unwrap(), "{name}");
+    }
+}
+
+/// Equal bytes are stored once, whoever points at them, and a blob goes with the last row
+/// pointing at it: initial weights shared by two jobs (as a fork shares its parent's),
+/// checkpoints (only the newest kept), a trained and an imported model with equal weights.
+#[tokio::test]
+async fn blobs_are_stored_once_and_deleted_with_their_last_reference() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        let usage = |count: i64, bytes: i64| BlobUsage { count, bytes };
+        queue(store, "a", 3).await;
+        queue(store, "b", 3).await;
+        let (_, lease_a) = store.claim_next("w", 30_000).await.unwrap().unwrap();
+        let (_, lease_b) = store.claim_next("w", 30_000).await.unwrap().unwrap();
+        let init = [9u8; 100];
+        assert!(store.set_init_weights("a", &lease_a, &init).await.unwrap(), "{name}");
+        assert!(store.set_init_weights("b", &lease_b, &init).await.unwrap(), "{name}");
+        assert_eq!(store.blob_usage().await.unwrap(), usage(1, 100), "{name}: one start, stored once");
+        assert_eq!(store.init_weights("b").await.unwrap().as_deref(), Some(&init[..]), "{name}");
+        assert_eq!(
+            store.job("a").await.unwrap().unwrap().init_sha256,
+            Some(sha256_hex(&init)),
+            "{name}"
+        );
+        // Checkpoints of 16 bytes: a's epoch 1 is replaced by its epoch 2, which b shares.
+        assert!(record(store, "a", &lease_a, 1).await, "{name}");
+        assert_eq!(store.blob_usage().await.unwrap(), usage(2, 116), "{name}");
+        assert!(record(store, "a", &lease_a, 2).await, "{name}");
+        assert!(record(store, "b", &lease_b, 2).await, "{name}");
+        assert_eq!(
+            store.blob_usage().await.unwrap(),
+            usage(2, 116),
+            "{name}: only the newest checkpoint is kept, and b's equals a's"
+        );
+        let weights = new_model("trained", Some("a"));
+        assert!(store.finish_with_model("a", &lease_a, &weights, 1.0).await.unwrap(), "{name}");
+        store.insert_model(&new_model("imported", None)).await.unwrap();
+        let models = store.models(None).await.unwrap();
+        assert!(
+            models.iter().all(|m| m.weights_sha256 == sha256_hex(b"weights")),
+            "{name}"
+        );
+        // init, b's checkpoint (a's went with its run), the models' weights once.
+        assert_eq!(store.blob_usage().await.unwrap(), usage(3, 123), "{name}");
+        assert!(store.delete_model("imported").await.unwrap(), "{name}");
+        assert_eq!(
+            store.model_weights("trained").await.unwrap().as_deref(),
+            Some(&b"weights"[..]),
+            "{name}: still pointed at by the trained model"
+        );
+        assert!(matches!(store.delete_job("a").await.unwrap(), Delete::Deleted { .. }), "{name}");
+        assert_eq!(
+            store.blob_usage().await.unwrap(),
+            usage(2, 116),
+            "{name}: the weights went; the start stays, b points at it"
+        );
+        assert!(matches!(store.cancel("b").await.unwrap(), Cancel::Cancelled(_)), "{name}");
+        assert_eq!(store.blob_usage().await.unwrap(), usage(1, 100), "{name}: b's checkpoint went");
+        assert!(matches!(store.delete_job("b").await.unwrap(), Delete::Deleted { .. }), "{name}");
+        assert_eq!(store.blob_usage().await.unwrap(), usage(0, 0), "{name}");
     }
 }
 

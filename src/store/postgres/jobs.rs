@@ -4,6 +4,7 @@
 
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::{blobs, metrics};
 use crate::jobs::JobStatus;
 use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
@@ -122,15 +123,34 @@ pub async fn renew(pool: &PgPool, id: &str, lease: &Lease, lease_ms: i64) -> sql
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_init_sha256(pool: &PgPool, id: &str, lease: &Lease, sha256: &str) -> sqlx::Result<bool> {
-    let done =
-        sqlx::query("UPDATE jobs SET init_sha256 = $3 WHERE id = $1 AND lease_token = $2 AND status = 'running'")
-            .bind(id)
-            .bind(&lease.token)
-            .bind(sha256)
-            .execute(pool)
-            .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn set_init_weights(pool: &PgPool, id: &str, lease: &Lease, weights: &[u8]) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let previous: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT init_sha256 FROM jobs WHERE id = $1 AND lease_token = $2 AND status = 'running' FOR UPDATE",
+    )
+    .bind(id)
+    .bind(&lease.token)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(previous) = previous else {
+        return Ok(false);
+    };
+    let sha256 = blobs::put(&mut tx, weights).await?;
+    sqlx::query("UPDATE jobs SET init_sha256 = $2 WHERE id = $1")
+        .bind(id)
+        .bind(&sha256)
+        .execute(&mut *tx)
+        .await?;
+    blobs::release(&mut tx, &[previous.filter(|p| *p != sha256)]).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn init_weights(pool: &PgPool, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT b.bytes FROM jobs j JOIN blobs b ON b.sha256 = j.init_sha256 WHERE j.id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn fail(pool: &PgPool, id: &str, lease: &Lease, error: &str) -> sqlx::Result<bool> {
@@ -148,17 +168,9 @@ pub async fn fail(pool: &PgPool, id: &str, lease: &Lease, error: &str) -> sqlx::
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    delete_checkpoint(&mut tx, id).await?;
+    metrics::delete_checkpoint(&mut tx, id).await?;
     tx.commit().await?;
     Ok(true)
-}
-
-async fn delete_checkpoint(tx: &mut Transaction<'_, Postgres>, id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM checkpoints WHERE job_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
@@ -178,7 +190,7 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
             None => Cancel::NotFound,
         });
     };
-    delete_checkpoint(&mut tx, id).await?;
+    metrics::delete_checkpoint(&mut tx, id).await?;
     notify(&mut tx, &format!("cancel:{id}")).await?;
     tx.commit().await?;
     Ok(Cancel::Cancelled(row))
@@ -186,25 +198,30 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
 
 pub async fn delete(pool: &PgPool, id: &str) -> sqlx::Result<Delete> {
     let mut tx = pool.begin().await?;
-    let found: Option<(JobStatus, Option<String>)> =
-        sqlx::query_as("SELECT status, model_id FROM jobs WHERE id = $1 FOR UPDATE")
+    let found: Option<(JobStatus, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT status, model_id, init_sha256 FROM jobs WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some((status, model_id)) = found else {
+    let Some((status, model_id, init_sha256)) = found else {
         return Ok(Delete::NotFound);
     };
     if !status.is_terminal() {
         return Ok(Delete::NotEnded(status));
     }
-    sqlx::query("DELETE FROM models WHERE job_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    // Its model and initial weights may be shared (a fork's start, an equal model).
+    metrics::delete_checkpoint(&mut tx, id).await?;
+    let mut released: Vec<Option<String>> =
+        sqlx::query_scalar("DELETE FROM models WHERE job_id = $1 RETURNING weights_sha256")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    released.push(init_sha256);
     sqlx::query("DELETE FROM jobs WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    blobs::release(&mut tx, &released).await?;
     tx.commit().await?;
     Ok(Delete::Deleted { model_id })
 }
@@ -244,7 +261,7 @@ each time its worker stopped without ending it (the server was killed, or the jo
     .fetch_all(&mut *tx)
     .await?;
     for id in &exhausted {
-        delete_checkpoint(&mut tx, id).await?;
+        metrics::delete_checkpoint(&mut tx, id).await?;
     }
     let expired: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < $1 FOR UPDATE SKIP LOCKED",

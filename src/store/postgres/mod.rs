@@ -1,6 +1,7 @@
 //! The PostgreSQL store, for several replicas sharing one database: `jobs`, `metrics` and
 //! `models` hold one small function per query; [`PgStore`] is the [`Store`] over them.
 
+pub mod blobs;
 pub mod jobs;
 pub mod metrics;
 pub mod models;

@@ -1,38 +1,40 @@
 //! PostgreSQL: trained and imported models (weights as `bytea`).
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
+use super::{blobs, metrics};
 use crate::store::jobs::Lease;
 use crate::store::models::{ModelRow, NewModel};
 use crate::store::now;
 
-const COLUMNS: &str = "id, job_id, dataset, spec, job_spec, parameters, test_accuracy, test_loss, created_at";
+const COLUMNS: &str =
+    "id, job_id, dataset, spec, job_spec, weights_sha256, parameters, test_accuracy, test_loss, created_at";
 
-async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Postgres>>(
-    executor: E,
-    m: &NewModel<'_>,
-) -> sqlx::Result<()> {
+async fn insert_in(tx: &mut Transaction<'_, Postgres>, m: &NewModel<'_>) -> sqlx::Result<()> {
+    let weights_sha256 = blobs::put(tx, m.weights).await?;
     sqlx::query(
-        "INSERT INTO models (id, job_id, dataset, spec, job_spec, weights, parameters, test_accuracy, test_loss, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO models (id, job_id, dataset, spec, job_spec, weights_sha256, parameters, test_accuracy, \
+         test_loss, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(m.id)
     .bind(m.job_id)
     .bind(m.dataset)
     .bind(m.spec_json)
     .bind(m.job_spec_json)
-    .bind(m.weights)
+    .bind(weights_sha256)
     .bind(m.parameters)
     .bind(m.test_accuracy)
     .bind(m.test_loss)
     .bind(now())
-    .execute(executor)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 pub async fn insert(pool: &PgPool, m: &NewModel<'_>) -> sqlx::Result<()> {
-    insert_in(pool, m).await
+    let mut tx = pool.begin().await?;
+    insert_in(&mut tx, m).await?;
+    tx.commit().await
 }
 
 pub async fn insert_for_job(
@@ -60,11 +62,8 @@ pub async fn insert_for_job(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    insert_in(&mut *tx, m).await?;
-    sqlx::query("DELETE FROM checkpoints WHERE job_id = $1")
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
+    insert_in(&mut tx, m).await?;
+    metrics::delete_checkpoint(&mut tx, job_id).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -88,16 +87,22 @@ pub async fn list(pool: &PgPool, dataset: Option<&str>) -> sqlx::Result<Vec<Mode
 }
 
 pub async fn weights(pool: &PgPool, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar("SELECT weights FROM models WHERE id = $1")
+    sqlx::query_scalar("SELECT b.bytes FROM models m JOIN blobs b ON b.sha256 = m.weights_sha256 WHERE m.id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await
 }
 
 pub async fn delete(pool: &PgPool, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM models WHERE id = $1")
+    let mut tx = pool.begin().await?;
+    let deleted: Option<String> = sqlx::query_scalar("DELETE FROM models WHERE id = $1 RETURNING weights_sha256")
         .bind(id)
-        .execute(pool)
+        .fetch_optional(&mut *tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    let Some(sha256) = deleted else {
+        return Ok(false);
+    };
+    blobs::release(&mut tx, &[Some(sha256)]).await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -2,7 +2,7 @@
 
 use sqlx::SqlitePool;
 
-use super::begin;
+use super::{begin, blobs, metrics};
 use crate::jobs::JobStatus;
 use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
@@ -103,15 +103,37 @@ pub async fn renew(pool: &SqlitePool, id: &str, lease: &Lease, lease_ms: i64) ->
     Ok(done.rows_affected() == 1)
 }
 
-/// Records the SHA-256 of the job's initial weights; false if the lease is gone.
-pub async fn set_init_sha256(pool: &SqlitePool, id: &str, lease: &Lease, sha256: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE jobs SET init_sha256 = ? WHERE id = ? AND lease_token = ? AND status = 'running'")
-        .bind(sha256)
+/// Stores the job's initial weights and their SHA-256; false (and nothing stored) if the
+/// lease is gone.
+pub async fn set_init_weights(pool: &SqlitePool, id: &str, lease: &Lease, weights: &[u8]) -> sqlx::Result<bool> {
+    let mut tx = begin(pool).await?;
+    let previous: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT init_sha256 FROM jobs WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(id)
+    .bind(&lease.token)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(previous) = previous else {
+        return Ok(false);
+    };
+    let sha256 = blobs::put(&mut tx, weights).await?;
+    sqlx::query("UPDATE jobs SET init_sha256 = ? WHERE id = ?")
+        .bind(&sha256)
         .bind(id)
-        .bind(&lease.token)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    blobs::release(&mut tx, &[previous.filter(|p| *p != sha256)]).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A job's stored initial weights.
+pub async fn init_weights(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT b.bytes FROM jobs j JOIN blobs b ON b.sha256 = j.init_sha256 WHERE j.id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Ends a running job as `failed` with a message for users; false if the lease is gone.
@@ -130,10 +152,7 @@ pub async fn fail(pool: &SqlitePool, id: &str, lease: &Lease, error: &str) -> sq
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    metrics::delete_checkpoint(&mut tx, id).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -157,10 +176,7 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
             None => Cancel::NotFound,
         });
     };
-    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    metrics::delete_checkpoint(&mut tx, id).await?;
     tx.commit().await?;
     Ok(Cancel::Cancelled(row))
 }
@@ -168,24 +184,30 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
 /// Deletes an ended job with its history (the tables cascade) and its model.
 pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
     let mut tx = begin(pool).await?;
-    let found: Option<(JobStatus, Option<String>)> = sqlx::query_as("SELECT status, model_id FROM jobs WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some((status, model_id)) = found else {
+    let found: Option<(JobStatus, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT status, model_id, init_sha256 FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, model_id, init_sha256)) = found else {
         return Ok(Delete::NotFound);
     };
     if !status.is_terminal() {
         return Ok(Delete::NotEnded(status));
     }
-    sqlx::query("DELETE FROM models WHERE job_id = ?")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    // Its model and initial weights may be shared (a fork's start, an equal model).
+    metrics::delete_checkpoint(&mut tx, id).await?;
+    let mut released: Vec<Option<String>> =
+        sqlx::query_scalar("DELETE FROM models WHERE job_id = ? RETURNING weights_sha256")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    released.push(init_sha256);
     sqlx::query("DELETE FROM jobs WHERE id = ?")
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    blobs::release(&mut tx, &released).await?;
     tx.commit().await?;
     Ok(Delete::Deleted { model_id })
 }
@@ -226,10 +248,7 @@ each time its worker stopped without ending it (the server was killed, or the jo
     .fetch_all(&mut *tx)
     .await?;
     for id in &exhausted {
-        sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        metrics::delete_checkpoint(&mut tx, id).await?;
     }
     let expired: Vec<String> =
         sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < ?")

@@ -2,7 +2,7 @@
 
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::begin;
+use super::{begin, blobs};
 use crate::store::jobs::{Lease, now_ms};
 use crate::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES, StepRow, StoredEpoch};
 use crate::train::StepLoss;
@@ -56,15 +56,19 @@ pub async fn record_epoch(
     .await?;
     insert_steps(&mut tx, job_id, steps).await?;
     if let Some(blob) = checkpoint {
+        let previous = checkpoint_sha256(&mut tx, job_id).await?;
+        let sha256 = blobs::put(&mut tx, blob).await?;
         sqlx::query(
-            "INSERT OR REPLACE INTO checkpoints (job_id, epoch, step, blob) \
+            "INSERT OR REPLACE INTO checkpoints (job_id, epoch, step, blob_sha256) \
              VALUES (?1, ?2, (SELECT COALESCE(MAX(step), 0) FROM step_losses WHERE job_id = ?1), ?3)",
         )
         .bind(job_id)
         .bind(row.epochs_done)
-        .bind(blob)
+        .bind(sha256)
         .execute(&mut *tx)
         .await?;
+        // Only the newest checkpoint is kept.
+        blobs::release(&mut tx, &[previous]).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -129,8 +133,28 @@ pub async fn steps_since(pool: &SqlitePool, job_id: &str, since: i64) -> sqlx::R
 
 /// The newest checkpoint of a job.
 pub async fn checkpoint(pool: &SqlitePool, job_id: &str) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar("SELECT blob FROM checkpoints WHERE job_id = ?")
+    sqlx::query_scalar(
+        "SELECT b.bytes FROM checkpoints c JOIN blobs b ON b.sha256 = c.blob_sha256 WHERE c.job_id = ?",
+    )
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await
+}
+
+async fn checkpoint_sha256(tx: &mut Transaction<'_, Sqlite>, job_id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT blob_sha256 FROM checkpoints WHERE job_id = ?")
         .bind(job_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut **tx)
         .await
+        .map(Option::flatten)
+}
+
+/// Deletes a job's checkpoint (its run ended) and the blob, unless shared.
+pub async fn delete_checkpoint(tx: &mut Transaction<'_, Sqlite>, job_id: &str) -> sqlx::Result<()> {
+    let sha256 = checkpoint_sha256(tx, job_id).await?;
+    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
+        .bind(job_id)
+        .execute(&mut **tx)
+        .await?;
+    blobs::release(tx, &[sha256]).await
 }

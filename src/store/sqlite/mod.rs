@@ -1,6 +1,7 @@
 //! The SQLite store: one file in WAL mode, the default. `jobs`, `metrics` and `models` hold
 //! one small function per query; [`SqliteStore`] is the [`Store`] over them.
 
+pub mod blobs;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
@@ -41,6 +42,7 @@ pub async fn connect_pool(database_url: &str) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await?;
     MIGRATOR.run(&pool).await?;
+    blobs::adopt_legacy(&pool).await?;
     Ok(pool)
 }
 

@@ -1,39 +1,40 @@
 //! SQLite: trained and imported models.
 
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::begin;
+use super::{begin, blobs, metrics};
 use crate::store::jobs::Lease;
 use crate::store::models::{ModelRow, NewModel};
 use crate::store::now;
 
-const COLUMNS: &str = "id, job_id, dataset, spec, job_spec, parameters, test_accuracy, test_loss, created_at";
+const COLUMNS: &str =
+    "id, job_id, dataset, spec, job_spec, weights_sha256, parameters, test_accuracy, test_loss, created_at";
 
-async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
-    executor: E,
-    m: &NewModel<'_>,
-) -> sqlx::Result<()> {
+async fn insert_in(tx: &mut Transaction<'_, Sqlite>, m: &NewModel<'_>) -> sqlx::Result<()> {
+    let weights_sha256 = blobs::put(tx, m.weights).await?;
     sqlx::query(
-        "INSERT INTO models (id, job_id, dataset, spec, job_spec, weights, parameters, test_accuracy, test_loss, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO models (id, job_id, dataset, spec, job_spec, weights_sha256, parameters, test_accuracy, \
+         test_loss, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(m.id)
     .bind(m.job_id)
     .bind(m.dataset)
     .bind(m.spec_json)
     .bind(m.job_spec_json)
-    .bind(m.weights)
+    .bind(weights_sha256)
     .bind(m.parameters)
     .bind(m.test_accuracy)
     .bind(m.test_loss)
     .bind(now())
-    .execute(executor)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 pub async fn insert(pool: &SqlitePool, m: &NewModel<'_>) -> sqlx::Result<()> {
-    insert_in(pool, m).await
+    let mut tx = begin(pool).await?;
+    insert_in(&mut tx, m).await?;
+    tx.commit().await
 }
 
 /// Stores the model and marks its job succeeded in one transaction. Returns false (and
@@ -63,11 +64,8 @@ pub async fn insert_for_job(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    insert_in(&mut *tx, m).await?;
-    sqlx::query("DELETE FROM checkpoints WHERE job_id = ?")
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
+    insert_in(&mut tx, m).await?;
+    metrics::delete_checkpoint(&mut tx, job_id).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -91,17 +89,23 @@ pub async fn list(pool: &SqlitePool, dataset: Option<&str>) -> sqlx::Result<Vec<
 }
 
 pub async fn weights(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar("SELECT weights FROM models WHERE id = ?")
+    sqlx::query_scalar("SELECT b.bytes FROM models m JOIN blobs b ON b.sha256 = m.weights_sha256 WHERE m.id = ?")
         .bind(id)
         .fetch_optional(pool)
         .await
 }
 
-/// Deletes a model; false if there was none.
+/// Deletes a model (and its weights unless shared); false if there was none.
 pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM models WHERE id = ?")
+    let mut tx = begin(pool).await?;
+    let deleted: Option<Option<String>> = sqlx::query_scalar("DELETE FROM models WHERE id = ? RETURNING weights_sha256")
         .bind(id)
-        .execute(pool)
+        .fetch_optional(&mut *tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    let Some(sha256) = deleted else {
+        return Ok(false);
+    };
+    blobs::release(&mut tx, &[sha256]).await?;
+    tx.commit().await?;
+    Ok(true)
 }
