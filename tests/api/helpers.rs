@@ -1,7 +1,10 @@
-//! Spawning the real application on port 0 with a fresh temp-file database, and one typed
-//! helper per endpoint. Tests wait by polling with a deadline, never by fixed sleeps.
+//! Spawning the real application on port 0 with a fresh database, and one typed helper
+//! per endpoint. Tests wait by polling with a deadline, never by fixed sleeps.
+//!
+//! The database is a temp-file SQLite one, or with `NNLAB_TEST_DATABASE=postgres` a fresh
+//! database on the throwaway PostgreSQL cluster (`support/postgres.rs`): `.ci/run` runs
+//! this whole suite on both.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nnlab::app::Application;
@@ -12,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub db_path: PathBuf,
+    /// The app's `--database-url`: a restart starts on it again.
+    pub database_url: String,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Kept alive for the app's lifetime: dropping it deletes the database.
@@ -25,21 +29,21 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var("NNLAB_TEST_DATABASE").as_deref() == Ok("postgres") {
+        let url = crate::cluster::fresh_database()
+            .await
+            .expect("NNLAB_TEST_DATABASE=postgres needs PostgreSQL: apt-get install postgresql");
+        return start_url(&url, adjust).await;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("nnlab.db");
-    let mut app = start(&db_path, adjust).await;
+    let url = format!("sqlite://{}", dir.path().join("nnlab.db").display());
+    let mut app = start_url(&url, adjust).await;
     app._dir = Some(dir);
     app
 }
 
-/// Starts an app on an existing database file (for restart tests).
-pub async fn start(db_path: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let mut app = start_url(&format!("sqlite://{}", db_path.display()), adjust).await;
-    app.db_path = db_path.to_path_buf();
-    app
-}
-
-/// Starts an app on any database URL (a PostgreSQL one: `support/postgres.rs`).
+/// Starts an app on a database URL: an existing one (restart tests), or a PostgreSQL one
+/// shared by several replicas.
 pub async fn start_url(url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_database(url);
     config.train_threads = Some(1);
@@ -51,7 +55,7 @@ pub async fn start_url(url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         address,
         client: reqwest::Client::new(),
-        db_path: std::path::PathBuf::new(),
+        database_url: url.to_string(),
         shutdown,
         server: Some(server),
         _dir: None,
@@ -139,19 +143,67 @@ impl TestApp {
 
     /// Row counts of every table: what "the database is unchanged" compares.
     pub async fn table_counts(&self) -> Vec<(String, i64)> {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
-            .await
-            .expect("db");
+        let db = Db::open(&self.database_url).await;
         let mut counts = Vec::new();
-        for table in ["jobs", "epochs", "step_losses", "models"] {
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&pool)
-                .await
-                .expect("count");
+        for table in ["jobs", "epochs", "step_losses", "checkpoints", "models", "blobs"] {
+            let n = db.count(&format!("SELECT COUNT(*) FROM {table}"), None).await;
             counts.push((table.to_string(), n));
         }
-        pool.close().await;
+        db.close().await;
         counts
+    }
+}
+
+/// The test's own connection to an app's database, for what the API does not show. The
+/// SQL is written once for both backends (`$1` is a placeholder for both).
+pub enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// `$body` once per backend, with `$pool` bound to the pool.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    pub async fn open(url: &str) -> Db {
+        if url.starts_with("postgres") {
+            Db::Postgres(sqlx::PgPool::connect(url).await.expect("db"))
+        } else {
+            Db::Sqlite(sqlx::SqlitePool::connect(url).await.expect("db"))
+        }
+    }
+
+    /// A `SELECT COUNT(*) ...`, with `$1` bound to `arg` if given.
+    pub async fn count(&self, sql: &str, arg: Option<&str>) -> i64 {
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()));
+            if let Some(arg) = arg {
+                query = query.bind(arg.to_string());
+            }
+            query.fetch_one(pool).await.expect("count")
+        })
+    }
+
+    /// A job's (status, attempts, epoch) as stored.
+    pub async fn job_state(&self, id: &str) -> (String, i64, i64) {
+        on_pool!(self, pool => {
+            sqlx::query_as("SELECT status, attempts, epoch FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .expect("job row")
+        })
+    }
+
+    pub async fn close(self) {
+        on_pool!(self, pool => pool.close().await)
     }
 }
 

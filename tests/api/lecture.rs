@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, start};
+use crate::helpers::{spawn_app, spawn_app_with, start_url};
 
 #[tokio::test]
 async fn the_perceptron_endpoint_gives_the_lecture_gate_tables() {
@@ -79,10 +79,9 @@ async fn a_first_start_queues_the_demo_model_once() {
     let jobs = jobs["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["spec"]["dataset"], "mnist");
-    let db = app.db_path.clone();
     app.stop().await;
     // Still pending (interrupted or queued): a restart does not queue a second one.
-    let mut again = start(&db, |c| c.demo_model = true).await;
+    let mut again = start_url(&app.database_url, |c| c.demo_model = true).await;
     let (_, jobs) = again.get("/api/v1/jobs").await;
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
     let id = jobs["jobs"][0]["id"].as_str().unwrap().to_string();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, long_spec, spawn_app, spawn_app_with, xor_spec};
+use crate::helpers::{Db, TestApp, long_spec, spawn_app, spawn_app_with, xor_spec};
 
 async fn cancel(app: &TestApp, id: &str) -> (u16, Value) {
     app.post_json(&format!("/api/v1/jobs/{id}/cancel"), &Value::Null).await
@@ -206,20 +206,12 @@ async fn deleting_an_ended_job_removes_it_with_its_history_and_model_and_a_runni
         404,
         "a deleted model no longer predicts (not even from the cache)"
     );
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
-        .await
-        .unwrap();
+    let db = Db::open(&app.database_url).await;
     for table in ["epochs", "step_losses", "checkpoints"] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {table} WHERE job_id = ?"
-        )))
-        .bind(&id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let n = db.count(&format!("SELECT COUNT(*) FROM {table} WHERE job_id = $1"), Some(&id)).await;
         assert_eq!(n, 0, "{table} rows of the deleted job");
     }
-    pool.close().await;
+    db.close().await;
     assert_eq!(delete(&app, &format!("/api/v1/jobs/{id}")).await.0, 404);
     cancel(&app, &running).await;
 }

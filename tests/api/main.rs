@@ -1,6 +1,10 @@
-//! HTTP API tests against the real application (port 0, temp-file SQLite).
+//! HTTP API tests against the real application (port 0, a fresh database: temp-file
+//! SQLite, or PostgreSQL with NNLAB_TEST_DATABASE=postgres).
 
 mod helpers;
+
+#[path = "../support/postgres.rs"]
+mod cluster;
 
 mod bad_requests;
 mod concurrency;

@@ -6,9 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, long_spec, start_url, xor_spec};
-
-#[path = "../support/postgres.rs"]
-mod cluster;
+use crate::cluster;
 
 async fn replicas(n: usize) -> Option<(Vec<TestApp>, String)> {
     let url = cluster::fresh_database().await?;
@@ -254,4 +252,16 @@ async fn a_cancel_sent_to_one_replica_stops_the_job_training_on_another_within_a
     assert!(owner_of_quick.is_empty() || owner_of_quick == owner, "{owner_of_quick}");
     a.post_json(&format!("/api/v1/jobs/{}/cancel", jobs[1]), &Value::Null)
         .await;
+}
+
+/// `NNLAB_TEST_DATABASE=postgres` (as `.ci/run` sets for its second pass) runs every API
+/// test on PostgreSQL: the apps this suite spawns are on the backend it asked for.
+#[tokio::test]
+async fn the_suite_runs_on_the_database_it_was_asked_for() {
+    let app = crate::helpers::spawn_app().await;
+    let on_postgres = std::env::var("NNLAB_TEST_DATABASE").as_deref() == Ok("postgres");
+    assert_eq!(app.database_url.starts_with("postgres://"), on_postgres, "{}", app.database_url);
+    assert_eq!(app.database_url.starts_with("sqlite://"), !on_postgres, "{}", app.database_url);
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
 }

@@ -1,11 +1,11 @@
-//! Nothing is lost on restart: jobs, metrics and models are in the database file, and a job
+//! Nothing is lost on restart: jobs, metrics and models are in the database, and a job
 //! interrupted by a shutdown runs again at the next start.
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, start, xor_spec};
+use crate::helpers::{Db, spawn_app, start_url, xor_spec};
 
 #[tokio::test]
 async fn jobs_metrics_and_models_survive_a_restart() {
@@ -15,10 +15,9 @@ async fn jobs_metrics_and_models_survive_a_restart() {
     let metrics = app.metrics(&id).await;
     let model_id = job["result"]["model_id"].as_str().unwrap().to_string();
     let (_, before) = app.predict(&model_id, &json!({"inputs": [[0, 1], [1, 1]]})).await;
-    let db = app.db_path.clone();
     app.stop().await;
 
-    let mut again = start(&db, |_| {}).await;
+    let mut again = start_url(&app.database_url, |_| {}).await;
     assert_eq!(again.job(&id).await, job);
     assert_eq!(again.metrics(&id).await, metrics);
     let (_, after) = again.predict(&model_id, &json!({"inputs": [[0, 1], [1, 1]]})).await;
@@ -39,18 +38,10 @@ async fn a_job_interrupted_by_shutdown_runs_again_and_succeeds_after_restart() {
         j["progress"]["epoch"].as_i64().unwrap_or(0) >= 1
     })
     .await;
-    let db = app.db_path.clone();
     app.stop().await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let (status, attempts, epoch): (String, i64, i64) =
-        sqlx::query_as("SELECT status, attempts, epoch FROM jobs WHERE id = ?")
-            .bind(&id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
+    let db = Db::open(&app.database_url).await;
+    let (status, attempts, epoch) = db.job_state(&id).await;
+    db.close().await;
     assert_eq!(status, "queued", "the shutdown gave the job back to the queue");
     assert_eq!(attempts, 0, "a graceful shutdown spends no attempt");
     assert!(
@@ -58,7 +49,7 @@ async fn a_job_interrupted_by_shutdown_runs_again_and_succeeds_after_restart() {
         "it goes on from its checkpoint, epoch {epoch}"
     );
 
-    let again = start(&db, |_| {}).await;
+    let again = start_url(&app.database_url, |_| {}).await;
     let job = again.wait_finished(&id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let epochs: Vec<i64> = again.metrics(&id).await["epochs"]
@@ -82,9 +73,8 @@ async fn a_k_fold_job_interrupted_by_shutdown_resumes_from_its_checkpoint_with_e
         j["progress"]["epoch"].as_i64().unwrap_or(0) >= 5
     })
     .await;
-    let db = app.db_path.clone();
     app.stop().await;
-    let again = start(&db, |_| {}).await;
+    let again = start_url(&app.database_url, |_| {}).await;
     let before = again.metrics(&id).await["epochs"].as_array().unwrap().clone();
     assert!(!before.is_empty());
     let job = again.wait_finished(&id).await;
