@@ -6,6 +6,8 @@
 //! - the store, read every [`POLL`]: epoch rows and step samples recorded since the last
 //!   one sent, and the job's status. This is what makes the stream work for a job trained by
 //!   another replica (no sticky sessions), and what fills any gap the live channel left.
+//!   While this process trains the job, the store is read only every [`SAFETY_POLLS`]th
+//!   tick, and at once after the live channel dropped events.
 //!
 //! The stream ends after the job's final status, or at shutdown.
 
@@ -28,6 +30,9 @@ use crate::jobs::{Job, JobEvent, JobStatus};
 
 /// How often the store is read for what another replica recorded.
 const POLL: Duration = Duration::from_millis(500);
+
+/// While a job trains in this process, the store is read at one tick in this many (5 s).
+const SAFETY_POLLS: u32 = 10;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new().routes(routes!(stream_events))
@@ -74,7 +79,7 @@ pub(crate) async fn stream_events(
     if job.is_finished() {
         state.jobs.release_channel(&id);
     }
-    let last_step = state.store.steps_since(&id, 0).await?.last().map_or(0, |s| s.step);
+    let last_step = state.store.last_step(&id).await?;
     let follow = Follow {
         last_epoch: job.progress.epoch,
         last_step,
@@ -83,6 +88,8 @@ pub(crate) async fn stream_events(
         pending: VecDeque::from([event("status", &job)]),
         live: (!job.is_finished()).then_some(live),
         tick: poll_timer(),
+        ticks: 0,
+        behind: false,
         state: state.clone(),
         id,
     };
@@ -113,6 +120,9 @@ struct Follow {
     id: String,
     live: Option<broadcast::Receiver<JobEvent>>,
     tick: tokio::time::Interval,
+    ticks: u32,
+    /// The live channel dropped events: read the store at the next tick.
+    behind: bool,
     /// The last epoch (`epochs_done`) and step sent.
     last_epoch: i64,
     last_step: i64,
@@ -140,13 +150,18 @@ impl Follow {
                 received = live => match received {
                     Some(Ok(e)) => self.accept_live(e),
                     // Skipped some: the store has them.
-                    Some(Err(RecvError::Lagged(_))) => {}
+                    Some(Err(RecvError::Lagged(_))) => self.behind = true,
                     // The job's channel is gone (it ended, or its worker stopped): the store tells.
                     _ => self.live = None,
                 },
                 _ = self.tick.tick() => {
-                    if let Err(e) = self.poll().await {
-                        tracing::warn!(job = %self.id, error = %e, "reading a job's progress for its stream failed");
+                    self.ticks = self.ticks.wrapping_add(1);
+                    let live_here = self.live.is_some() && self.state.jobs.trains_here(&self.id);
+                    if !live_here || self.behind || self.ticks % SAFETY_POLLS == 0 {
+                        match self.poll().await {
+                            Ok(()) => self.behind = false,
+                            Err(e) => tracing::warn!(job = %self.id, error = %e, "reading a job's progress for its stream failed"),
+                        }
                     }
                 }
             }

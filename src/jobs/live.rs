@@ -44,6 +44,11 @@ impl Live {
         self.throughput.lock().expect("throughput lock").remove(id);
     }
 
+    /// Whether a worker of this process trains the job now.
+    pub fn trains(&self, id: &str) -> bool {
+        self.stop_flags.lock().expect("flags lock").contains_key(id)
+    }
+
     /// Raises the stop flag of a job trained here (no-op for any other job).
     pub fn request_stop(&self, id: &str) {
         if let Some(flag) = self.stop_flags.lock().expect("flags lock").get(id) {

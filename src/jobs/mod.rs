@@ -148,6 +148,12 @@ impl Jobs {
         self.live.subscribe(id)
     }
 
+    /// Whether one of this process's workers trains the job now (its live events then carry
+    /// everything the store would).
+    pub fn trains_here(&self, id: &str) -> bool {
+        self.live.trains(id)
+    }
+
     /// Drops a job's channel if nobody listens (used when a job turned out to be finished).
     pub fn release_channel(&self, id: &str) {
         self.live.release_channel(id);

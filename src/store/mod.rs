@@ -68,6 +68,8 @@ pub trait Store: Send + Sync + 'static {
     async fn record_epoch(&self, job_id: &str, lease: &Lease, lease_ms: i64, record: &EpochRecord<'_>) -> Result<bool>;
     async fn epochs_since(&self, job_id: &str, since: i64) -> Result<Vec<EpochRow>>;
     async fn steps_since(&self, job_id: &str, since: i64) -> Result<Vec<StepRow>>;
+    /// The newest step sample's step (0 without any).
+    async fn last_step(&self, job_id: &str) -> Result<i64>;
     async fn checkpoint(&self, job_id: &str) -> Result<Option<Vec<u8>>>;
 
     async fn insert_model(&self, model: &NewModel<'_>) -> Result<()>;
@@ -156,6 +158,9 @@ macro_rules! store_over_queries {
             }
             async fn steps_since(&self, job_id: &str, since: i64) -> Result<Vec<StepRow>> {
                 metrics::steps_since(&self.pool, job_id, since).await
+            }
+            async fn last_step(&self, job_id: &str) -> Result<i64> {
+                metrics::last_step(&self.pool, job_id).await
             }
             async fn checkpoint(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
                 metrics::checkpoint(&self.pool, job_id).await

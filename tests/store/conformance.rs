@@ -253,6 +253,8 @@ async fn histories_read_incrementally_keep_non_finite_values_as_null_and_thin_th
             after.iter().all(|&s| s > 2990) && after.contains(&3000),
             "{name}: {after:?}"
         );
+        assert_eq!(store.last_step("j").await.unwrap(), 3000, "{name}");
+        assert_eq!(store.last_step("no-such-job").await.unwrap(), 0, "{name}");
         assert_eq!(
             store.checkpoint("j").await.unwrap(),
             Some(vec![30u8; 16]),

@@ -137,6 +137,13 @@ pub async fn steps_since(pool: &PgPool, job_id: &str, since: i64) -> sqlx::Resul
     .await
 }
 
+pub async fn last_step(pool: &PgPool, job_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(step), 0) FROM step_losses WHERE job_id = $1")
+        .bind(job_id)
+        .fetch_one(pool)
+        .await
+}
+
 pub async fn checkpoint(pool: &PgPool, job_id: &str) -> sqlx::Result<Option<Vec<u8>>> {
     sqlx::query_scalar(
         "SELECT b.bytes FROM checkpoints c JOIN blobs b ON b.sha256 = c.blob_sha256 WHERE c.job_id = $1",

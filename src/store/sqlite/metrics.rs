@@ -131,6 +131,13 @@ pub async fn steps_since(pool: &SqlitePool, job_id: &str, since: i64) -> sqlx::R
     .await
 }
 
+pub async fn last_step(pool: &SqlitePool, job_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(step), 0) FROM step_losses WHERE job_id = ?")
+        .bind(job_id)
+        .fetch_one(pool)
+        .await
+}
+
 /// The newest checkpoint of a job.
 pub async fn checkpoint(pool: &SqlitePool, job_id: &str) -> sqlx::Result<Option<Vec<u8>>> {
     sqlx::query_scalar(
