@@ -86,13 +86,7 @@ pub(crate) async fn create_job(
     let spec = spec
         .validate_for(&limits, &info.shape())
         .map_err(|e| AppError::invalid(e.field, e.message))?;
-    let row = state.jobs.submit(&spec).await.map_err(|e| match e {
-        SubmitError::QueueFull(n) => AppError::TooManyRequests {
-            message: format!("the queue is full ({n} jobs waiting); try again later"),
-            retry_after: 30,
-        },
-        SubmitError::Database(e) => e.into(),
-    })?;
+    let row = state.jobs.submit(&spec).await.map_err(submit_error)?;
     let location = format!("/api/v1/jobs/{}", row.id);
     Ok((
         StatusCode::ACCEPTED,
@@ -100,6 +94,17 @@ pub(crate) async fn create_job(
         Json(Job::from(row)),
     )
         .into_response())
+}
+
+/// A refused submit as the API answers it.
+pub(super) fn submit_error(e: SubmitError) -> AppError {
+    match e {
+        SubmitError::QueueFull(n) => AppError::TooManyRequests {
+            message: format!("the queue has no room (at most {n} jobs waiting); try again later"),
+            retry_after: 30,
+        },
+        SubmitError::Database(e) => e.into(),
+    }
 }
 
 /// Jobs, newest first.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod evaluation;
 pub mod events;
 pub mod experiments;
+pub mod forks;
 pub mod guard;
 pub mod health;
 pub mod import;
@@ -157,6 +158,7 @@ pub fn routes() -> (ApiRouter, ApiRouter) {
         .merge(v2::router())
         .merge(datasets::router())
         .merge(jobs::router())
+        .merge(forks::router())
         .merge(models::router())
         .merge(evaluation::router())
         .merge(predict::router())

@@ -49,8 +49,9 @@ async fn round_trips(store: &dyn Store, id: &str, bytes: usize, rounds: usize) -
         dataset: "bench",
         epochs_total: rounds as i64,
         max_attempts: 1,
+        fork: None,
     };
-    anyhow::ensure!(store.insert_job_if_room(&job, i64::MAX).await?.is_some(), "queue full");
+    anyhow::ensure!(store.insert_jobs_if_room(&[job], i64::MAX).await?.is_some(), "queue full");
     // Claim this job (others may be queued in a shared database: give them back untouched).
     let lease = loop {
         let Some((row, lease)) = store.claim_next("bench-store", 60_000).await? else {

@@ -25,7 +25,7 @@ pub use live::JobEvent;
 pub use status::JobStatus;
 pub use view::Job;
 
-use crate::store::jobs::{Cancel, Delete, JobRow, NewJob};
+use crate::store::jobs::{Cancel, Delete, ForkOf, JobRow, NewJob};
 use crate::store::{Notice, Store};
 use crate::train::ValidSpec;
 
@@ -91,22 +91,36 @@ impl Jobs {
     /// queue is full: the cap is checked in the same statement that inserts the row.
     pub async fn submit(&self, spec: &ValidSpec) -> Result<JobRow, SubmitError> {
         let id = uuid::Uuid::now_v7().to_string();
-        let spec_json = serde_json::to_string(spec).expect("a spec serialises");
-        let epochs_total = (spec.epochs * spec.k_folds.unwrap_or(1)) as i64;
-        let job = NewJob {
-            id: &id,
-            spec_json: &spec_json,
-            dataset: &spec.dataset,
-            epochs_total,
-            max_attempts: self.settings.max_attempts as i64,
-        };
-        let row = self
+        let mut rows = self.submit_all(&[(&id, spec, None)]).await?;
+        Ok(rows.remove(0))
+    }
+
+    /// Queues several jobs, all or none (a fork's pairs): each with its id, spec and
+    /// where it was forked from.
+    pub async fn submit_all(&self, jobs: &[(&str, &ValidSpec, Option<ForkOf<'_>>)]) -> Result<Vec<JobRow>, SubmitError> {
+        let specs: Vec<String> = jobs
+            .iter()
+            .map(|(_, spec, _)| serde_json::to_string(spec).expect("a spec serialises"))
+            .collect();
+        let new: Vec<NewJob> = jobs
+            .iter()
+            .zip(&specs)
+            .map(|((id, spec, fork), spec_json)| NewJob {
+                id,
+                spec_json,
+                dataset: &spec.dataset,
+                epochs_total: (spec.epochs * spec.k_folds.unwrap_or(1)) as i64,
+                max_attempts: self.settings.max_attempts as i64,
+                fork: fork.clone(),
+            })
+            .collect();
+        let rows = self
             .store
-            .insert_job_if_room(&job, self.settings.max_queued as i64)
+            .insert_jobs_if_room(&new, self.settings.max_queued as i64)
             .await?
             .ok_or(SubmitError::QueueFull(self.settings.max_queued))?;
         self.wake.notify_one();
-        Ok(row)
+        Ok(rows)
     }
 
     /// Cancels a queued or running job. The running job's stop flag is raised first, so

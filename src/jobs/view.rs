@@ -46,9 +46,29 @@ pub struct Job {
     pub attempts: i64,
     /// Past this many attempts the job ends `failed`.
     pub max_attempts: i64,
-    /// Hex SHA-256 of the initial weights (safetensors bytes), once training has started.
+    /// Hex SHA-256 of the initial weights (a safetensors file of the tensors alone, without
+    /// the architecture in its metadata), once training has started.
     #[schema(required = true)]
     pub init_sha256: Option<String>,
+    /// The job this one was forked from (`POST /api/v1/jobs/{id}/fork`).
+    #[schema(required = true)]
+    pub parent_id: Option<String>,
+    /// The JobSpec fields whose values differ from the parent's (empty without a parent).
+    pub changed: Vec<String>,
+    /// Its place among its fork's pairs, for a forked job.
+    #[schema(required = true)]
+    pub fork: Option<ForkPlace>,
+}
+
+/// A forked job's place among its fork's pairs (`GET /api/v1/jobs/{fork id}/pairs`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ForkPlace {
+    /// The fork's first child, which the pairs are asked about.
+    pub id: String,
+    /// 0: the parent and the first child; k >= 1: a baseline and a child with seed + k.
+    pub pair: i64,
+    /// `baseline` (the parent's spec) or `child` (with the change).
+    pub role: String,
 }
 
 impl Job {
@@ -87,6 +107,15 @@ impl From<JobRow> for Job {
             attempts: row.attempts,
             max_attempts: row.max_attempts,
             init_sha256: row.init_sha256,
+            parent_id: row.parent_id,
+            changed: row
+                .changed
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default(),
+            fork: match (row.fork_id, row.fork_pair, row.fork_role) {
+                (Some(id), Some(pair), Some(role)) => Some(ForkPlace { id, pair, role }),
+                _ => None,
+            },
         }
     }
 }

@@ -10,13 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::view::Job;
 use super::{Jobs, lease};
-use crate::nn::io::to_safetensors;
+use crate::nn::io::{from_safetensors_with_spec, to_safetensors, weights_to_safetensors};
 use crate::nn::{MatMul, Network};
 use crate::store;
 use crate::store::jobs::{JobRow, Lease};
 use crate::store::metrics::{EpochRecord, EpochRow};
 use crate::train::{
-    Control, EpochMetrics, Event, JobSpec, Observer, Outcome, StepLoss, TrainError, ValidSpec, train_resumable,
+    Begin, Control, EpochMetrics, Event, JobSpec, Observer, Outcome, StepLoss, TrainError, ValidSpec, train_resumable,
 };
 
 /// How often an idle worker looks at the queue even without a notification (a job queued
@@ -107,7 +107,7 @@ impl Observer for ChannelObserver {
     }
 
     fn initial_weights(&mut self, network: &Network) {
-        self.send(Progress::Started(to_safetensors(network)));
+        self.send(Progress::Started(weights_to_safetensors(network)));
     }
 }
 
@@ -200,6 +200,18 @@ async fn train_job(
     if resume.is_some() {
         tracing::info!(job = %row.id, epoch = row.epoch, "resuming from checkpoint");
     }
+    // A fork starts from given weights (read only when there is no checkpoint to go on from).
+    let start = match (&resume, &row.start_sha256) {
+        (None, Some(sha256)) => match jobs.store.blob(sha256).await {
+            Ok(Some(bytes)) => Some(bytes),
+            Ok(None) => return Ending::Failed("the weights this job starts from are no longer stored".into()),
+            Err(e) => {
+                tracing::error!(job = %row.id, error = %e, "reading the start weights failed");
+                return Ending::Stopped;
+            }
+        },
+        _ => None,
+    };
     let (tx, mut rx) = mpsc::channel(PROGRESS_CAPACITY);
     let slot: CheckpointSlot = Arc::default();
     let mut observer = ChannelObserver {
@@ -216,7 +228,21 @@ async fn train_job(
             TrainError::Data(e.public_message())
         })?;
         let mm = MatMul::with_threads(threads);
-        let outcome = train_resumable(&spec, &split.0, &split.1, &mm, &mut observer, resume.as_deref())?;
+        let start = match &start {
+            Some(bytes) => {
+                let model = spec.model_spec(split.0.feature_count(), split.0.classes);
+                Some(from_safetensors_with_spec(&model, bytes).map_err(|e| {
+                    TrainError::Data(format!("the weights this job starts from do not fit its spec: {e}"))
+                })?)
+            }
+            None => None,
+        };
+        let begin = match (&resume, &start) {
+            (Some(bytes), _) => Begin::Resume(bytes),
+            (None, Some(network)) => Begin::From(network),
+            (None, None) => Begin::Fresh,
+        };
+        let outcome = train_resumable(&spec, &split.0, &split.1, &mm, &mut observer, begin)?;
         // Serialised here, still on the blocking thread.
         let weights = to_safetensors(&outcome.network);
         Ok::<_, TrainError>((outcome, weights))

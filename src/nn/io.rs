@@ -164,6 +164,13 @@ pub fn to_safetensors(net: &Network) -> Vec<u8> {
     serialize(&network_tensors(net), metadata)
 }
 
+/// The weights alone, without the architecture in the metadata: what `init_sha256` hashes,
+/// so that networks with equal tensors have equal bytes whatever their dropout or
+/// activation (a fork that changes those starts from its parent's very bytes).
+pub fn weights_to_safetensors(net: &Network) -> Vec<u8> {
+    serialize(&network_tensors(net), HashMap::new())
+}
+
 /// Reads a file written by [`to_safetensors`] (the architecture comes from its metadata).
 pub fn from_safetensors(bytes: &[u8]) -> Result<Network, ModelIoError> {
     let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| ModelIoError::Format(e.to_string()))?;

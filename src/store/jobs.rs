@@ -27,6 +27,14 @@ pub struct JobRow {
     pub attempts: i64,
     pub max_attempts: i64,
     pub init_sha256: Option<String>,
+    /// The weights it starts from instead of drawing them (a fork's), as a blob.
+    pub start_sha256: Option<String>,
+    pub parent_id: Option<String>,
+    /// The JobSpec fields changed from the parent's (JSON array).
+    pub changed: Option<String>,
+    pub fork_id: Option<String>,
+    pub fork_pair: Option<i64>,
+    pub fork_role: Option<String>,
 }
 
 /// A worker's claim on a running job: who holds it and the token its writes must carry.
@@ -48,6 +56,37 @@ pub struct NewJob<'a> {
     pub dataset: &'a str,
     pub epochs_total: i64,
     pub max_attempts: i64,
+    pub fork: Option<ForkOf<'a>>,
+}
+
+/// Where a forked job comes from (`NewJob::fork`).
+#[derive(Clone)]
+pub struct ForkOf<'a> {
+    pub parent_id: &'a str,
+    /// The JobSpec fields changed from the parent's (JSON array).
+    pub changed_json: &'a str,
+    /// The first child's id: what `/jobs/{id}/pairs` is asked about.
+    pub fork_id: &'a str,
+    pub pair: i64,
+    pub role: ForkRole,
+    /// Its initial weights (safetensors bytes).
+    pub start_weights: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkRole {
+    /// The parent's spec with another seed: the other half of a pair k >= 1.
+    Baseline,
+    Child,
+}
+
+impl ForkRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForkRole::Baseline => "baseline",
+            ForkRole::Child => "child",
+        }
+    }
 }
 
 /// What a cancel found.

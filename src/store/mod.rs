@@ -37,13 +37,17 @@ pub enum Notice {
 /// running under it.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Queues the job unless `max_queued` jobs are queued already (then `None`); the count
-    /// and the insert are atomic.
-    async fn insert_job_if_room(&self, job: &NewJob<'_>, max_queued: i64) -> Result<Option<JobRow>>;
+    /// Queues the jobs, all or none: `None` if fewer than their number fit under
+    /// `max_queued`; the count and the inserts are atomic.
+    async fn insert_jobs_if_room(&self, jobs: &[NewJob<'_>], max_queued: i64) -> Result<Option<Vec<JobRow>>>;
+    /// A blob by its SHA-256 (`store::blobs`).
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
     async fn job(&self, id: &str) -> Result<Option<JobRow>>;
     /// Newest first, optionally only one status.
     async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> Result<Vec<JobRow>>;
     async fn count_jobs(&self, status: JobStatus) -> Result<i64>;
+    /// The jobs of a fork (`fork_id`), by pair, baseline first.
+    async fn fork_members(&self, fork_id: &str) -> Result<Vec<JobRow>>;
     /// Whether any job of this dataset is queued or running.
     async fn any_pending_for(&self, dataset: &str) -> Result<bool>;
     /// Moves the oldest queued job to `running` under a new lease and spends an attempt.
@@ -108,8 +112,11 @@ macro_rules! store_over_queries {
     ($store:ty, { $($extra:item)* }) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
-            async fn insert_job_if_room(&self, job: &NewJob<'_>, max_queued: i64) -> Result<Option<JobRow>> {
-                jobs::insert_if_room(&self.pool, job, max_queued).await
+            async fn insert_jobs_if_room(&self, new: &[NewJob<'_>], max_queued: i64) -> Result<Option<Vec<JobRow>>> {
+                jobs::insert_if_room(&self.pool, new, max_queued).await
+            }
+            async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+                blobs::get(&self.pool, sha256).await
             }
             async fn job(&self, id: &str) -> Result<Option<JobRow>> {
                 jobs::get(&self.pool, id).await
@@ -119,6 +126,9 @@ macro_rules! store_over_queries {
             }
             async fn count_jobs(&self, status: JobStatus) -> Result<i64> {
                 jobs::count_by_status(&self.pool, status).await
+            }
+            async fn fork_members(&self, fork_id: &str) -> Result<Vec<JobRow>> {
+                jobs::fork_members(&self.pool, fork_id).await
             }
             async fn any_pending_for(&self, dataset: &str) -> Result<bool> {
                 jobs::any_pending_for(&self.pool, dataset).await

@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod checkpoint;
+pub mod paired;
 pub mod events;
 pub mod spec;
 pub mod trainer;
@@ -12,4 +13,4 @@ mod tests;
 pub use budget::{DataShape, MemoryEstimate};
 pub use events::{Control, EpochMetrics, Evaluation, Event, KFoldSummary, Observer, Quiet, StepLoss};
 pub use spec::{InitName, JobSpec, SpecError, SpecLimits, ValidSpec};
-pub use trainer::{EpochPlan, Outcome, Run, TrainError, evaluate, train, train_resumable};
+pub use trainer::{Begin, EpochPlan, Outcome, Run, TrainError, evaluate, initial_network, train, train_resumable};

@@ -209,6 +209,7 @@ fn sparse_and_dense_inference_paths_agree() {
 struct Recorder {
     epochs: Vec<EpochMetrics>,
     checkpoints: Vec<Vec<u8>>,
+    initial: Option<Vec<u8>>,
 }
 
 impl Observer for Recorder {
@@ -224,6 +225,72 @@ impl Observer for Recorder {
     fn checkpoint(&mut self, bytes: Vec<u8>) {
         self.checkpoints.push(bytes);
     }
+    fn initial_weights(&mut self, network: &crate::nn::Network) {
+        self.initial = Some(to_safetensors(network));
+    }
+}
+
+fn without_time(m: &EpochMetrics) -> EpochMetrics {
+    EpochMetrics {
+        seconds: 0.0,
+        ..m.clone()
+    }
+}
+
+/// Dropout, batch norm and a validation split: everything the seed draws after the weights.
+fn fork_spec(seed: u64) -> ValidSpec {
+    JobSpec {
+        dataset: "circle".into(),
+        hidden_layers: vec![16, 8],
+        batch_norm: true,
+        dropout: 0.3,
+        epochs: 4,
+        batch_size: 16,
+        validation_split: 0.2,
+        seed,
+        ..JobSpec::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+#[test]
+fn a_run_begun_from_the_weights_it_would_draw_is_the_fresh_run_bit_for_bit() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Circle, 200, &mut crate::rng::rng_from_seed(4));
+    let spec = fork_spec(11);
+    let mm = MatMul::single();
+    let mut fresh = Recorder::default();
+    let fresh_outcome = train(&spec, &data, &data, &mm, &mut fresh).unwrap();
+    let start = initial_network(&spec, &data);
+    assert_eq!(fresh.initial, Some(to_safetensors(&start)), "what a fresh run reports drawing");
+    let mut begun = Recorder::default();
+    let begun_outcome = train_resumable(&spec, &data, &data, &mm, &mut begun, Begin::From(&start)).unwrap();
+    let epochs = |r: &Recorder| r.epochs.iter().map(without_time).collect::<Vec<_>>();
+    assert_eq!(epochs(&begun), epochs(&fresh));
+    assert_eq!(begun.checkpoints, fresh.checkpoints, "the same data order, masks and state");
+    assert_eq!(begun_outcome.test, fresh_outcome.test);
+}
+
+#[test]
+fn a_run_begun_from_other_weights_starts_from_them_and_draws_the_rest_from_its_seed() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Circle, 200, &mut crate::rng::rng_from_seed(4));
+    let mm = MatMul::single();
+    let other = initial_network(&fork_spec(99), &data);
+    let mut begun = Recorder::default();
+    train_resumable(&fork_spec(11), &data, &data, &mm, &mut begun, Begin::From(&other)).unwrap();
+    assert_eq!(begun.initial, Some(to_safetensors(&other)));
+    let mut fresh = Recorder::default();
+    train(&fork_spec(11), &data, &data, &mm, &mut fresh).unwrap();
+    assert_ne!(begun.epochs[0].train_loss, fresh.epochs[0].train_loss);
+
+    let mut wider = fork_spec(11).into_inner();
+    wider.hidden_layers = vec![17, 8];
+    let err = train_resumable(&wider.validate().unwrap(), &data, &data, &mm, &mut Quiet, Begin::From(&other));
+    assert!(matches!(err, Err(TrainError::Data(_))), "another architecture is refused");
+    let mut kfold = fork_spec(11).into_inner();
+    kfold.k_folds = Some(2);
+    let err = train_resumable(&kfold.validate().unwrap(), &data, &data, &mm, &mut Quiet, Begin::From(&other));
+    assert!(matches!(err, Err(TrainError::Data(_))), "k-fold runs draw each fold's start");
 }
 
 #[test]
@@ -252,13 +319,9 @@ fn a_run_resumed_from_a_checkpoint_continues_exactly_as_the_uninterrupted_run() 
         &data,
         &mm,
         &mut rest,
-        Some(&full.checkpoints[2]),
+        Begin::Resume(&full.checkpoints[2]),
     )
     .unwrap();
-    let without_time = |m: &EpochMetrics| EpochMetrics {
-        seconds: 0.0,
-        ..m.clone()
-    };
     let expected: Vec<_> = full.epochs[3..].iter().map(without_time).collect();
     let got: Vec<_> = rest.epochs.iter().map(without_time).collect();
     assert_eq!(got, expected, "epochs 4..6 after resuming from epoch 3");
@@ -279,7 +342,7 @@ fn a_corrupt_checkpoint_is_an_error_not_a_panic() {
         &xor,
         &MatMul::single(),
         &mut Quiet,
-        Some(b"not a checkpoint"),
+        Begin::Resume(b"not a checkpoint"),
     );
     assert!(matches!(err, Err(TrainError::Data(_))));
 }
@@ -302,14 +365,10 @@ fn a_k_fold_run_resumed_mid_fold_or_at_a_fold_boundary_continues_exactly_as_the_
     let mut full = Recorder::default();
     let whole = train(&spec, &data, &data, &mm, &mut full).unwrap();
     assert_eq!(full.checkpoints.len(), 9, "one checkpoint per epoch of every fold");
-    let without_time = |m: &EpochMetrics| EpochMetrics {
-        seconds: 0.0,
-        ..m.clone()
-    };
     // After epoch 2 of fold 2 (mid-fold) and after the last epoch of fold 1 (a boundary).
     for done in [5, 3] {
         let mut rest = Recorder::default();
-        let resumed = train_resumable(&spec, &data, &data, &mm, &mut rest, Some(&full.checkpoints[done - 1])).unwrap();
+        let resumed = train_resumable(&spec, &data, &data, &mm, &mut rest, Begin::Resume(&full.checkpoints[done - 1])).unwrap();
         let expected: Vec<_> = full.epochs[done..].iter().map(without_time).collect();
         let got: Vec<_> = rest.epochs.iter().map(without_time).collect();
         assert_eq!(got, expected, "epochs after the {done}th");
@@ -324,7 +383,7 @@ fn a_k_fold_run_resumed_mid_fold_or_at_a_fold_boundary_continues_exactly_as_the_
     .validate()
     .unwrap();
     assert!(matches!(
-        train_resumable(&plain, &data, &data, &mm, &mut Quiet, Some(&full.checkpoints[0])),
+        train_resumable(&plain, &data, &data, &mm, &mut Quiet, Begin::Resume(&full.checkpoints[0])),
         Err(TrainError::Data(_))
     ));
 }

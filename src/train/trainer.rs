@@ -182,6 +182,20 @@ pub fn evaluate(net: &Network, data: &Dataset, indices: &[usize], loss: crate::n
     }
 }
 
+/// How a run begins.
+#[derive(Clone, Copy)]
+pub enum Begin<'a> {
+    /// From weights drawn from the spec's seed.
+    Fresh,
+    /// From these weights (a fork starts from its parent's initial weights), of the spec's
+    /// architecture. The seed still draws everything else, exactly as for a fresh run, so a
+    /// run begun from the weights it would have drawn is that fresh run, bit for bit.
+    From(&'a Network),
+    /// From a checkpoint (`train::checkpoint`) of an earlier, interrupted run of the same
+    /// spec (k-fold runs too: from the fold and epoch they were at).
+    Resume(&'a [u8]),
+}
+
 /// Trains as the spec says (one run with a validation split, or k folds) and tests the result.
 pub fn train(
     spec: &ValidSpec,
@@ -190,7 +204,23 @@ pub fn train(
     mm: &MatMul,
     obs: &mut dyn Observer,
 ) -> Result<Outcome, TrainError> {
-    train_resumable(spec, train_set, test_set, mm, obs, None)
+    train_resumable(spec, train_set, test_set, mm, obs, Begin::Fresh)
+}
+
+/// The rows a single (not k-fold) run trains and validates on, and its state before the
+/// first mini-batch, drawn from the seed in this order.
+fn fresh_run(spec: &ValidSpec, train_set: &Dataset) -> (Run, Vec<usize>, Vec<usize>) {
+    let used = spec.train_samples.map_or(train_set.len(), |n| n.min(train_set.len()));
+    let mut rng = rng_from_seed(spec.seed);
+    let (train_idx, val_idx) = train_validation_split(used, spec.validation_split as f64, &mut rng);
+    let run = Run::new(spec, train_set.feature_count(), train_set.classes, rng);
+    (run, train_idx, val_idx)
+}
+
+/// The initial weights a fresh single run of `spec` on `train_set` draws: what
+/// [`Observer::initial_weights`] reports when it starts.
+pub fn initial_network(spec: &ValidSpec, train_set: &Dataset) -> Network {
+    fresh_run(spec, train_set).0.network
 }
 
 fn report_epoch(obs: &mut dyn Observer, metrics: &EpochMetrics) -> Result<(), TrainError> {
@@ -200,15 +230,14 @@ fn report_epoch(obs: &mut dyn Observer, metrics: &EpochMetrics) -> Result<(), Tr
     Ok(())
 }
 
-/// [`train`], optionally going on from a checkpoint (`train::checkpoint`) of an earlier,
-/// interrupted run of the same spec (k-fold runs too: from the fold and epoch they were at).
+/// [`train`], begun as `begin` says.
 pub fn train_resumable(
     spec: &ValidSpec,
     train_set: &Dataset,
     test_set: &Dataset,
     mm: &MatMul,
     obs: &mut dyn Observer,
-    resume: Option<&[u8]>,
+    begin: Begin,
 ) -> Result<Outcome, TrainError> {
     if train_set.is_empty() {
         return Err(TrainError::Data(format!(
@@ -217,21 +246,26 @@ pub fn train_resumable(
         )));
     }
     let started = Instant::now();
-    let used = spec.train_samples.map_or(train_set.len(), |n| n.min(train_set.len()));
-    let mut rng = rng_from_seed(spec.seed);
     let (network, epochs, kfold) = match spec.k_folds {
         None => {
-            let (mut run, mut train_idx, val_idx) = match resume {
-                Some(bytes) => {
+            let (mut run, mut train_idx, val_idx) = match begin {
+                Begin::Resume(bytes) => {
                     let c = decode_checkpoint(bytes, spec, train_set)?;
                     if c.kfold.is_some() {
                         return Err(TrainError::Data("checkpoint: of a k-fold run".into()));
                     }
                     (c.run, c.train_idx, c.val_idx)
                 }
-                None => {
-                    let (train_idx, val_idx) = train_validation_split(used, spec.validation_split as f64, &mut rng);
-                    let run = Run::new(spec, train_set.feature_count(), train_set.classes, rng);
+                Begin::Fresh | Begin::From(_) => {
+                    let (mut run, train_idx, val_idx) = fresh_run(spec, train_set);
+                    if let Begin::From(start) = begin {
+                        if start.spec != run.network.spec {
+                            return Err(TrainError::Data(
+                                "the start weights are of another architecture than the spec's".into(),
+                            ));
+                        }
+                        run.network = start.clone();
+                    }
                     obs.initial_weights(&run.network);
                     (run, train_idx, val_idx)
                 }
@@ -254,16 +288,21 @@ pub fn train_resumable(
         }
         Some(k) => {
             // The folds come from the seed, so a resumed run draws the same ones.
-            let folds = k_fold(used, k, &mut rng);
-            let (mut progress, mut resumed) = match resume {
-                Some(bytes) => {
+            let used = spec.train_samples.map_or(train_set.len(), |n| n.min(train_set.len()));
+            let folds = k_fold(used, k, &mut rng_from_seed(spec.seed));
+            let (mut progress, mut resumed) = match begin {
+                // Each fold starts from its own weights: one start cannot stand for them.
+                Begin::From(_) => {
+                    return Err(TrainError::Data("a k-fold run starts each fold from its own weights".into()));
+                }
+                Begin::Resume(bytes) => {
                     let c = decode_checkpoint(bytes, spec, train_set)?;
                     let progress = c
                         .kfold
                         .ok_or_else(|| TrainError::Data("checkpoint: not of a k-fold run".into()))?;
                     (progress, Some((c.run, c.train_idx)))
                 }
-                None => (
+                Begin::Fresh => (
                     KFoldProgress {
                         fold: 0,
                         results: Vec::new(),

@@ -20,8 +20,9 @@ async fn queue(store: &dyn Store, id: &str, max_attempts: i64) {
         dataset: "xor",
         epochs_total: 5,
         max_attempts,
+        fork: None,
     };
-    store.insert_job_if_room(&job, 1000).await.unwrap().expect("room");
+    store.insert_jobs_if_room(&[job], 1000).await.unwrap().expect("room");
 }
 
 fn metrics(epoch: usize) -> EpochMetrics {
@@ -186,8 +187,9 @@ async fn concurrent_submits_never_queue_more_than_the_cap() {
                     dataset: "xor",
                     epochs_total: 1,
                     max_attempts: 3,
+                    fork: None,
                 };
-                store.insert_job_if_room(&job, 3).await.unwrap().is_some()
+                store.insert_jobs_if_room(&[job], 3).await.unwrap().is_some()
             }
         });
         let accepted = futures::future::join_all(submits)

@@ -26,7 +26,8 @@ pub async fn put(tx: &mut Transaction<'_, Postgres>, bytes: &[u8]) -> sqlx::Resu
     Ok(sha256)
 }
 
-/// Deletes the blobs among `digests` that no model, checkpoint or job points at any more.
+/// Deletes the blobs among `digests` that no model, checkpoint or job (initial or start
+/// weights) points at any more.
 pub async fn release(tx: &mut Transaction<'_, Postgres>, digests: &[Option<String>]) -> sqlx::Result<()> {
     let mut digests: Vec<&str> = digests.iter().flatten().map(String::as_str).collect();
     if digests.is_empty() {
@@ -43,12 +44,20 @@ pub async fn release(tx: &mut Transaction<'_, Postgres>, digests: &[Option<Strin
         "DELETE FROM blobs b WHERE b.sha256 = ANY($1) \
          AND NOT EXISTS (SELECT 1 FROM models WHERE weights_sha256 = b.sha256) \
          AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE blob_sha256 = b.sha256) \
-         AND NOT EXISTS (SELECT 1 FROM jobs WHERE init_sha256 = b.sha256)",
+         AND NOT EXISTS (SELECT 1 FROM jobs WHERE init_sha256 = b.sha256) \
+         AND NOT EXISTS (SELECT 1 FROM jobs WHERE start_sha256 = b.sha256)",
     )
     .bind(&digests)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+pub async fn get(pool: &PgPool, sha256: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT bytes FROM blobs WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn usage(pool: &PgPool) -> sqlx::Result<BlobUsage> {

@@ -10,38 +10,58 @@ use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
-                       error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256";
+                       error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256, \
+                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role";
 
 /// The queue cap's lock (`pg_advisory_xact_lock`): concurrent submits on any replica take it
 /// in turn, so the count and the insert cannot interleave.
 const QUEUE_LOCK: i64 = 0x6e6e_6c61_6271_7565;
 
-pub async fn insert_if_room(pool: &PgPool, job: &NewJob<'_>, max_queued: i64) -> sqlx::Result<Option<JobRow>> {
+/// Queues the jobs, all or none (see the SQLite twin); the queue lock serialises the count
+/// and the inserts across replicas.
+pub async fn insert_if_room(pool: &PgPool, new: &[NewJob<'_>], max_queued: i64) -> sqlx::Result<Option<Vec<JobRow>>> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(QUEUE_LOCK)
         .execute(&mut *tx)
         .await?;
-    let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts) \
-         SELECT $1, 'queued', $2, $3, $4, $5, $6 \
-         WHERE (SELECT COUNT(*) FROM jobs WHERE status = 'queued') < $7 \
-         RETURNING {COLUMNS}"
-    )))
-    .bind(job.id)
-    .bind(job.spec_json)
-    .bind(job.dataset)
-    .bind(now())
-    .bind(job.epochs_total)
-    .bind(job.max_attempts)
-    .bind(max_queued)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if row.is_some() {
-        notify(&mut tx, "queued").await?;
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+        .fetch_one(&mut *tx)
+        .await?;
+    if queued + new.len() as i64 > max_queued {
+        return Ok(None);
     }
+    let mut rows = Vec::with_capacity(new.len());
+    for job in new {
+        let start_sha256 = match &job.fork {
+            Some(fork) => Some(blobs::put(&mut tx, fork.start_weights).await?),
+            None => None,
+        };
+        let fork = job.fork.as_ref();
+        let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts, start_sha256, \
+             parent_id, changed, fork_id, fork_pair, fork_role) \
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+        )))
+        .bind(job.id)
+        .bind(job.spec_json)
+        .bind(job.dataset)
+        .bind(now())
+        .bind(job.epochs_total)
+        .bind(job.max_attempts)
+        .bind(start_sha256)
+        .bind(fork.map(|f| f.parent_id))
+        .bind(fork.map(|f| f.changed_json))
+        .bind(fork.map(|f| f.fork_id))
+        .bind(fork.map(|f| f.pair))
+        .bind(fork.map(|f| f.role.as_str()))
+        .fetch_one(&mut *tx)
+        .await?;
+        rows.push(row);
+    }
+    notify(&mut tx, "queued").await?;
     tx.commit().await?;
-    Ok(row)
+    Ok(Some(rows))
 }
 
 /// Tells every replica (delivered when the transaction commits).
@@ -52,6 +72,15 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, payload: &str) -> sqlx::Resu
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+pub async fn fork_members(pool: &PgPool, fork_id: &str) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE fork_id = $1 ORDER BY fork_pair, fork_role"
+    )))
+    .bind(fork_id)
+    .fetch_all(pool)
+    .await
 }
 
 pub async fn get(pool: &PgPool, id: &str) -> sqlx::Result<Option<JobRow>> {
@@ -198,12 +227,12 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
 
 pub async fn delete(pool: &PgPool, id: &str) -> sqlx::Result<Delete> {
     let mut tx = pool.begin().await?;
-    let found: Option<(JobStatus, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT status, model_id, init_sha256 FROM jobs WHERE id = $1 FOR UPDATE")
+    let found: Option<(JobStatus, Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT status, model_id, init_sha256, start_sha256 FROM jobs WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some((status, model_id, init_sha256)) = found else {
+    let Some((status, model_id, init_sha256, start_sha256)) = found else {
         return Ok(Delete::NotFound);
     };
     if !status.is_terminal() {
@@ -216,7 +245,7 @@ pub async fn delete(pool: &PgPool, id: &str) -> sqlx::Result<Delete> {
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
-    released.push(init_sha256);
+    released.extend([init_sha256, start_sha256]);
     sqlx::query("DELETE FROM jobs WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)

@@ -19,20 +19,29 @@ pub async fn put(tx: &mut Transaction<'_, Sqlite>, bytes: &[u8]) -> sqlx::Result
     Ok(sha256)
 }
 
-/// Deletes the blobs among `digests` that no model, checkpoint or job points at any more.
+/// Deletes the blobs among `digests` that no model, checkpoint or job (initial or start
+/// weights) points at any more.
 pub async fn release(tx: &mut Transaction<'_, Sqlite>, digests: &[Option<String>]) -> sqlx::Result<()> {
     for sha256 in digests.iter().flatten() {
         sqlx::query(
             "DELETE FROM blobs WHERE sha256 = ?1 \
              AND NOT EXISTS (SELECT 1 FROM models WHERE weights_sha256 = ?1) \
              AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE blob_sha256 = ?1) \
-             AND NOT EXISTS (SELECT 1 FROM jobs WHERE init_sha256 = ?1)",
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE init_sha256 = ?1) \
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE start_sha256 = ?1)",
         )
         .bind(sha256)
         .execute(&mut **tx)
         .await?;
     }
     Ok(())
+}
+
+pub async fn get(pool: &SqlitePool, sha256: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT bytes FROM blobs WHERE sha256 = ?")
+        .bind(sha256)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn usage(pool: &SqlitePool) -> sqlx::Result<BlobUsage> {

@@ -8,25 +8,58 @@ use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
-                       error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256";
+                       error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256, \
+                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role";
 
-/// Queues the job unless `max_queued` jobs are queued already (then `None`). The count and
-/// the insert are one statement, so concurrent submits cannot overshoot the cap.
-pub async fn insert_if_room(pool: &SqlitePool, job: &NewJob<'_>, max_queued: i64) -> sqlx::Result<Option<JobRow>> {
+/// Queues the jobs, all or none: none if fewer than their number fit under `max_queued`.
+/// The count and the inserts are one transaction holding the write lock, so concurrent
+/// submits cannot overshoot the cap.
+pub async fn insert_if_room(pool: &SqlitePool, new: &[NewJob<'_>], max_queued: i64) -> sqlx::Result<Option<Vec<JobRow>>> {
+    let mut tx = begin(pool).await?;
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+        .fetch_one(&mut *tx)
+        .await?;
+    if queued + new.len() as i64 > max_queued {
+        return Ok(None);
+    }
+    let mut rows = Vec::with_capacity(new.len());
+    for job in new {
+        let start_sha256 = match &job.fork {
+            Some(fork) => Some(blobs::put(&mut tx, fork.start_weights).await?),
+            None => None,
+        };
+        let fork = job.fork.as_ref();
+        let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts, start_sha256, \
+             parent_id, changed, fork_id, fork_pair, fork_role) \
+             VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+        )))
+        .bind(job.id)
+        .bind(job.spec_json)
+        .bind(job.dataset)
+        .bind(now())
+        .bind(job.epochs_total)
+        .bind(job.max_attempts)
+        .bind(start_sha256)
+        .bind(fork.map(|f| f.parent_id))
+        .bind(fork.map(|f| f.changed_json))
+        .bind(fork.map(|f| f.fork_id))
+        .bind(fork.map(|f| f.pair))
+        .bind(fork.map(|f| f.role.as_str()))
+        .fetch_one(&mut *tx)
+        .await?;
+        rows.push(row);
+    }
+    tx.commit().await?;
+    Ok(Some(rows))
+}
+
+pub async fn fork_members(pool: &SqlitePool, fork_id: &str) -> sqlx::Result<Vec<JobRow>> {
     sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts) \
-         SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6 \
-         WHERE (SELECT COUNT(*) FROM jobs WHERE status = 'queued') < ?7 \
-         RETURNING {COLUMNS}"
+        "SELECT {COLUMNS} FROM jobs WHERE fork_id = ? ORDER BY fork_pair, fork_role"
     )))
-    .bind(job.id)
-    .bind(job.spec_json)
-    .bind(job.dataset)
-    .bind(now())
-    .bind(job.epochs_total)
-    .bind(job.max_attempts)
-    .bind(max_queued)
-    .fetch_optional(pool)
+    .bind(fork_id)
+    .fetch_all(pool)
     .await
 }
 
@@ -184,12 +217,12 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
 /// Deletes an ended job with its history (the tables cascade) and its model.
 pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
     let mut tx = begin(pool).await?;
-    let found: Option<(JobStatus, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT status, model_id, init_sha256 FROM jobs WHERE id = ?")
+    let found: Option<(JobStatus, Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT status, model_id, init_sha256, start_sha256 FROM jobs WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some((status, model_id, init_sha256)) = found else {
+    let Some((status, model_id, init_sha256, start_sha256)) = found else {
         return Ok(Delete::NotFound);
     };
     if !status.is_terminal() {
@@ -202,7 +235,7 @@ pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
-    released.push(init_sha256);
+    released.extend([init_sha256, start_sha256]);
     sqlx::query("DELETE FROM jobs WHERE id = ?")
         .bind(id)
         .execute(&mut *tx)
