@@ -6,7 +6,7 @@ use std::sync::Arc;
 use nnlab::jobs::JobStatus;
 use nnlab::store::Store;
 use nnlab::store::blobs::{BlobUsage, sha256_hex};
-use nnlab::store::jobs::{Cancel, Delete, Lease, NewJob, now_ms};
+use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, Lease, NewJob, now_ms};
 use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
 use nnlab::store::models::NewModel;
 use nnlab::train::{EpochMetrics, StepLoss};
@@ -394,6 +394,49 @@ async fn blobs_are_stored_once_and_deleted_with_their_last_reference() {
         assert_eq!(store.blob_usage().await.unwrap(), usage(1, 100), "{name}: b's checkpoint went");
         assert!(matches!(store.delete_job("b").await.unwrap(), Delete::Deleted { .. }), "{name}");
         assert_eq!(store.blob_usage().await.unwrap(), usage(0, 0), "{name}");
+    }
+}
+
+/// A fork's jobs are queued all or none under the cap, share their start weights as one
+/// blob, and are listed by pair.
+#[tokio::test]
+async fn a_forks_jobs_are_queued_all_or_none_and_share_their_start() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        let start = [5u8; 64];
+        let job = |id: &'static str, pair: i64, role: ForkRole| NewJob {
+            id,
+            spec_json: "{}",
+            dataset: "xor",
+            epochs_total: 1,
+            max_attempts: 3,
+            fork: Some(ForkOf {
+                parent_id: "p",
+                changed_json: r#"["seed"]"#,
+                fork_id: "c0",
+                pair,
+                role,
+                start_weights: &start,
+            }),
+        };
+        let fork = || [job("c0", 0, ForkRole::Child), job("c1", 1, ForkRole::Child), job("b1", 1, ForkRole::Baseline)];
+        assert!(store.insert_jobs_if_room(&fork(), 2).await.unwrap().is_none(), "{name}: 3 do not fit under 2");
+        assert_eq!(store.count_jobs(JobStatus::Queued).await.unwrap(), 0, "{name}: none was queued");
+        assert_eq!(store.blob_usage().await.unwrap(), BlobUsage::default(), "{name}");
+        let rows = store.insert_jobs_if_room(&fork(), 3).await.unwrap().expect("room");
+        assert!(rows.iter().all(|r| r.start_sha256 == Some(sha256_hex(&start))), "{name}");
+        assert_eq!(store.blob_usage().await.unwrap().count, 1, "{name}: one start, stored once");
+        let members: Vec<String> = store.fork_members("c0").await.unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(members, ["c0", "b1", "c1"], "{name}: by pair, baseline first");
+        for id in ["c0", "c1", "b1"] {
+            assert!(matches!(store.cancel(id).await.unwrap(), Cancel::Cancelled(_)), "{name}");
+        }
+        for id in ["c0", "c1"] {
+            assert!(matches!(store.delete_job(id).await.unwrap(), Delete::Deleted { .. }), "{name}");
+        }
+        assert_eq!(store.blob(&sha256_hex(&start)).await.unwrap().as_deref(), Some(&start[..]), "{name}");
+        assert!(matches!(store.delete_job("b1").await.unwrap(), Delete::Deleted { .. }), "{name}");
+        assert_eq!(store.blob_usage().await.unwrap(), BlobUsage::default(), "{name}: gone with the last");
     }
 }
 
