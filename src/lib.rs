@@ -14,4 +14,5 @@ pub mod nn;
 pub mod rng;
 pub mod server;
 pub mod store;
+pub mod sweep;
 pub mod train;
