@@ -50,6 +50,10 @@ export const api = {
   job: (id, signal) => request('GET', `/jobs/${encodeURIComponent(id)}`, undefined, signal),
   submitJob: (spec, signal) => request('POST', '/jobs', spec, signal),
   cancelJob: (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`),
+  /** Forks a job: body {change: {<JobSpec fields>}, pairs: 1..8} -> {child, jobs}. */
+  forkJob: (id, body) => request('POST', `/jobs/${encodeURIComponent(id)}/fork`, body),
+  /** A fork's paired differences (child − baseline) per epoch; id = any job of the fork. */
+  pairs: (id, signal) => request('GET', `/jobs/${encodeURIComponent(id)}/pairs`, undefined, signal),
   metrics: (id, signal) => request('GET', `/jobs/${encodeURIComponent(id)}/metrics`, undefined, signal),
   /** Only what is new after `have` ({epochs, steps} already held), merged into it. */
   moreMetrics: async (id, have, signal) => {

@@ -1,22 +1,30 @@
 // job.js — one job's page: status, progress bar with ETA, cancel, live curves (train vs
 // validation loss and accuracy, learning rate, per-layer gradient norms, step losses) fed by
 // the metrics endpoint and then the job's event stream, and for finished image-dataset jobs
-// the confusion matrix and misclassified test digits.
+// the confusion matrix and misclassified test digits. A forked job names its parent and what
+// changed; any started job can be forked from here, and a fork's pairs are summarised.
 
 import { api, followJob, TERMINAL, IMAGE_DATASETS } from './api.js';
 import { h, fill, fmt, pct, duration, errorBox, isAbort, specSummary } from './dom.js';
 import { lineChart, confusionTable, imageCanvas } from './charts.js';
 import { statusBadge } from './jobs.js';
+import { forkForm, forkFormKey, pairsPanel } from './forks.js';
 
 export async function mount(root, ctx, route) {
   const id = route.id;
   const title = h('h1#view-title', `Job ${id.slice(-8)}`);
-  const head = h('div.job-head');
+  // The head's parts: headMain and specBox are re-rendered on every status change; forkSlot
+  // is not, so a half-filled fork form keeps its values and focus.
+  const headMain = h('div');
+  const forkSlot = h('div.fork-slot');
+  const specBox = h('div');
+  const head = h('div.job-head', headMain, forkSlot, specBox);
   const progressBox = h('div.job-progress');
+  const pairsBox = h('div.pairs-box');
   const charts = h('div#job-charts.chart-grid');
   const evaluation = h('section#evaluation', { 'aria-live': 'polite' });
   const errors = h('div#job-error', { 'aria-live': 'polite' });
-  root.append(title, head, progressBox, errors, charts, evaluation);
+  root.append(title, head, progressBox, errors, pairsBox, charts, evaluation);
 
   let job;
   let metrics = { epochs: [], steps: [] };
@@ -36,20 +44,30 @@ export async function mount(root, ctx, route) {
     }
   });
 
+  // The fork form is rebuilt only when the job becomes forkable (its initial weights are
+  // stored when it starts), not on every status event.
+  let forkKey = null;
+  function renderFork() {
+    const key = forkFormKey(job);
+    if (key !== forkKey) { forkKey = key; fill(forkSlot, forkForm(job)); }
+  }
+
   function renderHead() {
     const spec = job.spec || {};
     const finished = TERMINAL.includes(job.status);
     const r = job.result;
     const tryLink = r && IMAGE_DATASETS.includes(spec.dataset) ? h('a', { href: '#/draw' }, 'Draw a digit for it')
       : r ? h('a', { href: `#/lecture?model=${r.model_id}` }, 'See its decision boundary') : null;
-    fill(head,
+    fill(headMain,
       h('p.job-meta', h('span#job-status', { dataset: { status: job.status } }, statusBadge(job.status)), ' ',
         h('strong', spec.dataset), ' · ', specSummary(spec)),
+      lineage(job),
       job.error ? errorBox(new Error(job.error), 'The job failed') : null,
       r ? h('p.result', `Test accuracy ${pct(r.test_accuracy)} · test loss ${fmt(r.test_loss)} · trained in ${duration(r.train_seconds)}`) : null,
       h('div.button-row', finished ? null : cancelBtn,
-        h('a.button', { href: `#/compare?ids=${id}` }, 'Compare with other jobs'), tryLink),
-      h('details', h('summary', 'Full spec'), h('pre', JSON.stringify(spec, null, 2))));
+        h('a.button', { href: `#/compare?ids=${id}` }, 'Compare with other jobs'), tryLink));
+    renderFork();
+    fill(specBox, h('details', h('summary', 'Full spec'), h('pre', JSON.stringify(spec, null, 2))));
     renderProgress();
   }
 
@@ -108,6 +126,8 @@ export async function mount(root, ctx, route) {
 
   renderHead();
   renderCharts();
+  // A job of a fork: how its pairs compare (the panel keeps itself up to date).
+  if (job.fork) pairsBox.append(pairsPanel(job.fork.id, ctx));
   if (TERMINAL.includes(job.status)) { renderEvaluation(); return; }
 
   // Live: events after the initial read; on the end re-read everything once.
@@ -121,6 +141,17 @@ export async function mount(root, ctx, route) {
     renderHead(); renderCharts();
     if (TERMINAL.includes(job.status)) { ended = true; renderEvaluation(); } else ctx.timeout(follow, 1500);
   };
+  // The initial weights (init_sha256, which forking needs) are stored just after the
+  // "running" event: once steps arrive the job is re-read, at most every 2 s, until it has them.
+  let initAskedAt = 0;
+  const readInit = async () => {
+    if (job.init_sha256 || Date.now() - initAskedAt < 2000) return;
+    initAskedAt = Date.now();
+    try {
+      const fresh = await api.job(id, ctx.signal);
+      if (fresh.init_sha256 && !job.init_sha256) { job = { ...job, init_sha256: fresh.init_sha256 }; renderHead(); }
+    } catch (e) { if (!isAbort(e)) fill(errors, errorBox(e)); }
+  };
   const follow = () => {
     if (!ctx.alive) return;
     const stream = followJob(id, {
@@ -129,12 +160,12 @@ export async function mount(root, ctx, route) {
       epoch: (m) => {
         const last = metrics.epochs[metrics.epochs.length - 1];
         if (!last || m.epochs_done > last.epochs_done) metrics.epochs.push(m);
-        renderProgress(); renderCharts();
+        renderProgress(); renderCharts(); readInit();
       },
       step: (st) => {
         const last = metrics.steps[metrics.steps.length - 1];
         if (!last || st.step > last.step) metrics.steps.push(st);
-        renderCharts();
+        renderCharts(); readInit();
       },
       end: refreshAll,
     });
@@ -143,6 +174,19 @@ export async function mount(root, ctx, route) {
   follow();
   // ETA ticks even between epochs.
   ctx.interval(() => { if (job.status === 'running') renderProgress(); }, 1000);
+}
+
+/** "Forked from <parent> · changed: …" and a link comparing the two, for a forked job. */
+function lineage(job) {
+  if (!job.parent_id) return null;
+  const parent = job.parent_id;
+  const changed = job.changed && job.changed.length
+    ? job.changed.map((f, i) => [i ? ', ' : '', h('code', f)])
+    : 'nothing: a reproduction';
+  const place = job.fork ? h('span.muted', ` (pair ${job.fork.pair}, ${job.fork.role})`) : null;
+  return h('p#job-lineage', 'Forked from ', h('a', { href: `#/jobs/${parent}` }, `job ${parent.slice(-8)}`), place,
+    ' · changed: ', changed, ' · ',
+    h('a#compare-parent', { href: `#/compare?ids=${parent},${job.id}&baseline=${parent}` }, 'Compare with its parent'));
 }
 
 /** The job's charts from its metrics (k-fold rows are numbered in order). */
