@@ -92,6 +92,8 @@ pub struct ForkCreated {
     responses(
         (status = 202, description = "Queued", body = ForkCreated,
             headers(("Location" = String, description = "`/api/v1/jobs/{child id}`"))),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The parent has not started (its initial weights are stored when it starts) \
             or is a k-fold job", body = ErrorBody),

@@ -16,6 +16,7 @@ pub mod models;
 pub mod openapi;
 pub mod predict;
 pub mod rows;
+pub mod sweeps;
 pub mod telemetry;
 pub mod v2;
 
@@ -159,6 +160,7 @@ pub fn routes() -> (ApiRouter, ApiRouter) {
         .merge(datasets::router())
         .merge(jobs::router())
         .merge(forks::router())
+        .merge(sweeps::router())
         .merge(models::router())
         .merge(evaluation::router())
         .merge(predict::router())

@@ -10,6 +10,7 @@ pub mod demo;
 mod lease;
 mod live;
 mod status;
+pub mod sweeps;
 pub mod view;
 mod worker;
 
@@ -26,6 +27,7 @@ pub use status::JobStatus;
 pub use view::Job;
 
 use crate::store::jobs::{Cancel, Delete, ForkOf, JobRow, NewJob};
+use crate::store::sweeps::{NewSweep, NewTrial, SweepInsert, SweepRow};
 use crate::store::{Notice, Store};
 use crate::train::ValidSpec;
 
@@ -48,6 +50,8 @@ pub struct QueueSettings {
 pub struct Jobs {
     store: Arc<dyn Store>,
     wake: Notify,
+    /// Wakes the sweep controller (a trial paused or ended here).
+    sweep_wake: Notify,
     live: live::Live,
     datasets: DatasetCache,
     settings: QueueSettings,
@@ -55,6 +59,15 @@ pub struct Jobs {
     owner: String,
     /// Set at shutdown: a job stopped then is given back to the queue.
     shutting_down: AtomicBool,
+}
+
+/// Why a sweep was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepSubmitError {
+    #[error("{0} sweeps are running already")]
+    TooMany(i64),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
 /// Why a submit did not queue the job.
@@ -71,6 +84,7 @@ impl Jobs {
         Arc::new(Jobs {
             store,
             wake: Notify::new(),
+            sweep_wake: Notify::new(),
             live: live::Live::default(),
             datasets,
             owner: settings.replica.clone(),
@@ -123,6 +137,82 @@ impl Jobs {
         Ok(rows)
     }
 
+    /// Creates a sweep with its trials (each a validated JobSpec with its configuration);
+    /// the controller releases them under the sweep's `parallelism`.
+    pub async fn create_sweep(
+        &self,
+        spec: &crate::sweep::SweepSpec,
+        trials: &[(crate::sweep::Trial, ValidSpec)],
+    ) -> Result<SweepRow, SweepSubmitError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let spec_json = serde_json::to_string(spec).expect("a sweep serialises");
+        // Where trials first wait for the rule: ASHA's first rung; the median rule's first
+        // epoch after the grace epochs (then every epoch).
+        let epochs = trials.first().map_or(0, |(_, s)| s.epochs);
+        let first_pause = match spec.early_stopping {
+            Some(crate::sweep::EarlyStopping::Asha { grace_epochs, reduction_factor }) => {
+                crate::sweep::rules::asha_rungs(grace_epochs, reduction_factor, epochs).first().map(|&e| e as i64)
+            }
+            Some(crate::sweep::EarlyStopping::Median { grace_epochs, .. }) => {
+                (grace_epochs < epochs).then_some(grace_epochs as i64)
+            }
+            None => None,
+        };
+        let ids: Vec<String> = trials.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let specs: Vec<String> = trials
+            .iter()
+            .map(|(_, spec)| serde_json::to_string(spec).expect("a spec serialises"))
+            .collect();
+        let params: Vec<String> = trials
+            .iter()
+            .map(|(trial, _)| serde_json::to_string(&trial.params).expect("values serialise"))
+            .collect();
+        let new: Vec<NewTrial> = trials
+            .iter()
+            .enumerate()
+            .map(|(i, (trial, spec))| NewTrial {
+                job: NewJob {
+                    id: &ids[i],
+                    spec_json: &specs[i],
+                    dataset: &spec.dataset,
+                    epochs_total: spec.epochs as i64,
+                    max_attempts: self.settings.max_attempts as i64,
+                    fork: None,
+                },
+                config: trial.config as i64,
+                params_json: &params[i],
+                pause_at: first_pause,
+            })
+            .collect();
+        let sweep = NewSweep {
+            id: &id,
+            name: &spec.name,
+            spec_json: &spec_json,
+        };
+        match self.store.insert_sweep(&sweep, &new, sweeps::MAX_RUNNING_SWEEPS).await? {
+            SweepInsert::Created(row) => {
+                self.sweep_wake.notify_one();
+                Ok(row)
+            }
+            SweepInsert::TooMany => Err(SweepSubmitError::TooMany(sweeps::MAX_RUNNING_SWEEPS)),
+        }
+    }
+
+    /// Cancels a sweep and its unfinished trials (stopped within a mini-batch wherever
+    /// they train).
+    pub async fn cancel_sweep(&self, id: &str) -> sqlx::Result<Option<SweepRow>> {
+        let Some((row, cancelled)) = self.store.cancel_sweep(id).await? else {
+            return Ok(None);
+        };
+        for job_id in &cancelled {
+            self.live.request_stop(job_id);
+            if let Ok(Some(job)) = self.store.job(job_id).await {
+                self.live.publish_final(job_id, &Job::from(job));
+            }
+        }
+        Ok(Some(row))
+    }
+
     /// Cancels a queued or running job. The running job's stop flag is raised first, so
     /// that once the transition is committed its trainer starts no further mini-batch;
     /// its worker's writes are refused from then on. Open event streams end.
@@ -151,6 +241,7 @@ impl Jobs {
             .map(|i| tokio::spawn(worker::run(Arc::clone(self), i, shutdown.clone())))
             .collect();
         tasks.push(tokio::spawn(lease::reap_expired(Arc::clone(self), shutdown.clone())));
+        tasks.push(tokio::spawn(sweeps::control(Arc::clone(self), shutdown.clone())));
         if let Some(notices) = self.store.notices() {
             tasks.push(tokio::spawn(follow_notices(Arc::clone(self), notices, shutdown)));
         }

@@ -58,6 +58,9 @@ pub struct Job {
     /// Its place among its fork's pairs, for a forked job.
     #[schema(required = true)]
     pub fork: Option<ForkPlace>,
+    /// The sweep it is a trial of (`GET /api/v1/sweeps/{id}`).
+    #[schema(required = true)]
+    pub sweep_id: Option<String>,
 }
 
 /// A forked job's place among its fork's pairs (`GET /api/v1/jobs/{fork id}/pairs`).
@@ -116,6 +119,7 @@ impl From<JobRow> for Job {
                 (Some(id), Some(pair), Some(role)) => Some(ForkPlace { id, pair, role }),
                 _ => None,
             },
+            sweep_id: row.sweep_id,
         }
     }
 }

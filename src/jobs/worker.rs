@@ -69,6 +69,10 @@ struct ChannelObserver {
     stop: Arc<AtomicBool>,
     slot: CheckpointSlot,
     epochs_done: i64,
+    /// A sweep trial stops after this epoch to wait for its rule.
+    pause_at: Option<i64>,
+    /// Set when it stopped there.
+    paused: Arc<AtomicBool>,
 }
 
 impl ChannelObserver {
@@ -87,7 +91,13 @@ impl Observer for ChannelObserver {
             Event::Step(s) => self.send(Progress::Step(s)),
             Event::Epoch(m) => {
                 self.epochs_done += 1;
-                self.send(Progress::Epoch(m.clone()))
+                let sent = self.send(Progress::Epoch(m.clone()));
+                if sent == Control::Continue && self.pause_at == Some(self.epochs_done) {
+                    // The epoch's checkpoint is made; the trial waits for its rule here.
+                    self.paused.store(true, Ordering::SeqCst);
+                    return Control::Stop;
+                }
+                sent
             }
             Event::KFold(_) => Control::Continue,
         }
@@ -140,12 +150,18 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
     ));
 
     let store_failed = AtomicBool::new(false);
-    let ending = train_job(jobs, &row, &lease, Arc::clone(&stop), &lost, &store_failed).await;
+    let paused = Arc::new(AtomicBool::new(false));
+    let ending = train_job(jobs, &row, &lease, Arc::clone(&stop), &lost, &store_failed, &paused).await;
     beat_done.cancel();
     let _ = beat.await;
     let recorded = match ending {
         _ if lost.load(Ordering::SeqCst) => Ok("lease lost: nothing more written"),
         Ending::Trained(outcome, weights) => finish_succeeded(jobs, &row, &lease, &outcome, &weights).await,
+        Ending::Stopped if paused.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) => jobs
+            .store
+            .pause(&id, &lease)
+            .await
+            .map(|_| "paused for the sweep's rule"),
         Ending::Stopped if jobs.is_shutting_down() || store_failed.load(Ordering::SeqCst) => jobs
             .store
             .give_back(&id, &lease)
@@ -156,6 +172,9 @@ async fn run_job(jobs: &Arc<Jobs>, row: JobRow, lease: Lease) {
         Ending::Failed(message) => jobs.store.fail(&id, &lease, &message).await.map(|_| "failed"),
     };
     jobs.live.unregister(&id);
+    if row.sweep_id.is_some() {
+        jobs.sweep_wake.notify_one();
+    }
     match recorded {
         Ok(what) => tracing::info!(job = %id, what, "job ended"),
         Err(e) => tracing::error!(job = %id, error = %e, "recording the end of a job failed"),
@@ -179,6 +198,7 @@ async fn train_job(
     stop: Arc<AtomicBool>,
     lost: &AtomicBool,
     store_failed: &AtomicBool,
+    paused: &Arc<AtomicBool>,
 ) -> Ending {
     let spec: JobSpec = match serde_json::from_str(&row.spec) {
         Ok(spec) => spec,
@@ -219,6 +239,8 @@ async fn train_job(
         stop: Arc::clone(&stop),
         slot: Arc::clone(&slot),
         epochs_done: row.epoch,
+        pause_at: row.pause_at_epoch.filter(|&p| p > row.epoch),
+        paused: Arc::clone(paused),
     };
     let threads = jobs.settings.threads_per_job;
     let datasets = Arc::clone(jobs);
@@ -370,6 +392,8 @@ mod tests {
             stop: Arc::default(),
             slot: Arc::clone(&slot),
             epochs_done: 4,
+            pause_at: None,
+            paused: Arc::default(),
         };
         // The trainer runs ahead of a slow recorder: epochs 5, 6 and 7 are checkpointed
         // before the recorder looks; only the newest is held.

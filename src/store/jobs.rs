@@ -35,6 +35,11 @@ pub struct JobRow {
     pub fork_id: Option<String>,
     pub fork_pair: Option<i64>,
     pub fork_role: Option<String>,
+    pub sweep_id: Option<String>,
+    /// Queued but not claimable: a sweep trial waiting for a slot or a decision.
+    pub held: bool,
+    /// A sweep trial stops after this epoch and waits for the early-stopping rule.
+    pub pause_at_epoch: Option<i64>,
 }
 
 /// A worker's claim on a running job: who holds it and the token its writes must carry.

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod models;
 pub mod postgres;
 pub mod sqlite;
+pub mod sweeps;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use blobs::BlobUsage;
 use jobs::{Cancel, Delete, JobRow, Lease, NewJob};
 use metrics::{EpochRecord, EpochRow, StepRow};
 use models::{ModelRow, NewModel};
+use sweeps::{Decide, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepRow, SweepState};
 
 pub type Result<T> = sqlx::Result<T>;
 
@@ -91,6 +93,28 @@ pub trait Store: Send + Sync + 'static {
     async fn model_weights(&self, id: &str) -> Result<Option<Vec<u8>>>;
     async fn delete_model(&self, id: &str) -> Result<bool>;
     async fn blob_usage(&self) -> Result<BlobUsage>;
+
+    /// Creates a sweep and its trials (queued, held: the controller releases them), unless
+    /// `max_running` sweeps are running already.
+    async fn insert_sweep(&self, sweep: &NewSweep<'_>, trials: &[NewTrial<'_>], max_running: i64) -> Result<SweepInsert>;
+    async fn sweep(&self, id: &str) -> Result<Option<SweepRow>>;
+    /// Newest first.
+    async fn sweeps(&self, limit: i64) -> Result<Vec<SweepRow>>;
+    async fn running_sweeps(&self) -> Result<Vec<String>>;
+    /// Changes whenever one of the sweep's trials moves.
+    async fn sweep_fingerprint(&self, id: &str) -> Result<String>;
+    async fn sweep_state(&self, id: &str) -> Result<Option<SweepState>>;
+    /// Reads a running sweep's state under its lock and applies what `decide` makes of it,
+    /// in one transaction; `None` if the sweep is not running.
+    async fn reconcile_sweep(
+        &self,
+        id: &str,
+        decide: Decide,
+    ) -> Result<Option<SweepChanges>>;
+    /// Cancels a sweep and its unfinished trials: the sweep and the jobs cancelled.
+    async fn cancel_sweep(&self, id: &str) -> Result<Option<(SweepRow, Vec<String>)>>;
+    /// A sweep trial at its pause epoch waits, held, for its rule (checkpoint kept).
+    async fn pause(&self, id: &str, lease: &Lease) -> Result<bool>;
 
     /// The database answers and every migration is applied.
     async fn ready(&self) -> Result<bool>;
@@ -201,6 +225,42 @@ macro_rules! store_over_queries {
             }
             async fn blob_usage(&self) -> Result<$crate::store::blobs::BlobUsage> {
                 blobs::usage(&self.pool).await
+            }
+            async fn insert_sweep(
+                &self,
+                sweep: &$crate::store::sweeps::NewSweep<'_>,
+                trials: &[$crate::store::sweeps::NewTrial<'_>],
+                max_running: i64,
+            ) -> Result<$crate::store::sweeps::SweepInsert> {
+                sweeps::insert(&self.pool, sweep, trials, max_running).await
+            }
+            async fn sweep(&self, id: &str) -> Result<Option<$crate::store::sweeps::SweepRow>> {
+                sweeps::get(&self.pool, id).await
+            }
+            async fn sweeps(&self, limit: i64) -> Result<Vec<$crate::store::sweeps::SweepRow>> {
+                sweeps::list(&self.pool, limit).await
+            }
+            async fn running_sweeps(&self) -> Result<Vec<String>> {
+                sweeps::running(&self.pool).await
+            }
+            async fn sweep_fingerprint(&self, id: &str) -> Result<String> {
+                sweeps::fingerprint(&self.pool, id).await
+            }
+            async fn sweep_state(&self, id: &str) -> Result<Option<$crate::store::sweeps::SweepState>> {
+                sweeps::state(&self.pool, id).await
+            }
+            async fn reconcile_sweep(
+                &self,
+                id: &str,
+                decide: $crate::store::sweeps::Decide,
+            ) -> Result<Option<$crate::store::sweeps::SweepChanges>> {
+                sweeps::reconcile(&self.pool, id, decide).await
+            }
+            async fn cancel_sweep(&self, id: &str) -> Result<Option<($crate::store::sweeps::SweepRow, Vec<String>)>> {
+                sweeps::cancel(&self.pool, id).await
+            }
+            async fn pause(&self, id: &str, lease: &Lease) -> Result<bool> {
+                sweeps::pause(&self.pool, id, lease).await
             }
             $($extra)*
         }

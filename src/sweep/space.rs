@@ -186,9 +186,12 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
     if spec.name.chars().count() > 100 {
         return fail("name", "at most 100 characters");
     }
-    for field in ["seed", "k_folds"] {
+    for (field, why) in [
+        ("seed", "use `seeds` for runs with other seeds"),
+        ("k_folds", "a sweep trial is a single run"),
+        ("epochs", "every trial may run base.epochs; early stopping decides how many it trains"),
+    ] {
         if spec.space.contains_key(field) {
-            let why = if field == "seed" { "use `seeds` for runs with other seeds" } else { "a sweep trial is a single run" };
             return fail(format!("space.{field}"), why);
         }
     }

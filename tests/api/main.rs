@@ -19,4 +19,5 @@ mod openapi;
 mod postgres;
 mod predictions;
 mod restart;
+mod sweeps;
 mod v2;

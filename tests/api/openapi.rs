@@ -264,7 +264,10 @@ async fn every_documented_operation_is_answered_by_the_router_and_auth_matches_t
     let writes: BTreeSet<(String, String)> = [
         ("POST", "/api/v1/jobs"),
         ("POST", "/api/v1/jobs/{id}/cancel"),
+        ("POST", "/api/v1/jobs/{id}/fork"),
         ("DELETE", "/api/v1/jobs/{id}"),
+        ("POST", "/api/v1/sweeps"),
+        ("POST", "/api/v1/sweeps/{id}/cancel"),
         ("POST", "/api/v1/models"),
         ("DELETE", "/api/v1/models/{id}"),
     ]

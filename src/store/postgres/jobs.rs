@@ -11,7 +11,7 @@ use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
                        error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256, \
-                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role";
+                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role, sweep_id, held, pause_at_epoch";
 
 /// The queue cap's lock (`pg_advisory_xact_lock`): concurrent submits on any replica take it
 /// in turn, so the count and the insert cannot interleave.
@@ -25,7 +25,8 @@ pub async fn insert_if_room(pool: &PgPool, new: &[NewJob<'_>], max_queued: i64) 
         .bind(QUEUE_LOCK)
         .execute(&mut *tx)
         .await?;
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+    // Held sweep trials are not in the queue (bounded by the sweeps' own caps).
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND NOT held")
         .fetch_one(&mut *tx)
         .await?;
     if queued + new.len() as i64 > max_queued {
@@ -65,7 +66,7 @@ pub async fn insert_if_room(pool: &PgPool, new: &[NewJob<'_>], max_queued: i64) 
 }
 
 /// Tells every replica (delivered when the transaction commits).
-async fn notify(tx: &mut Transaction<'_, Postgres>, payload: &str) -> sqlx::Result<()> {
+pub(super) async fn notify(tx: &mut Transaction<'_, Postgres>, payload: &str) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(super::CHANNEL)
         .bind(payload)
@@ -120,7 +121,7 @@ pub async fn claim_next(pool: &PgPool, owner: &str, lease_ms: i64) -> sqlx::Resu
     let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
         "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $1), attempts = attempts + 1, \
          lease_owner = $2, lease_token = $3, lease_expires_ms = $4 \
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1 \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND NOT held ORDER BY created_at, id LIMIT 1 \
                      FOR UPDATE SKIP LOCKED) \
          RETURNING {COLUMNS}"
     )))
@@ -310,7 +311,7 @@ each time its worker stopped without ending it (the server was killed, or the jo
 
 /// Puts a running job back in the queue, its progress and history rolled back to its
 /// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
-async fn requeue(tx: &mut Transaction<'_, Postgres>, id: &str) -> sqlx::Result<()> {
+pub(super) async fn requeue(tx: &mut Transaction<'_, Postgres>, id: &str) -> sqlx::Result<()> {
     let (epoch, step): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = $1), 0), \
                 COALESCE((SELECT step FROM checkpoints WHERE job_id = $1), 0)",

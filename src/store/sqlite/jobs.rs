@@ -9,14 +9,15 @@ use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
                        error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256, \
-                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role";
+                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role, sweep_id, held, pause_at_epoch";
 
 /// Queues the jobs, all or none: none if fewer than their number fit under `max_queued`.
 /// The count and the inserts are one transaction holding the write lock, so concurrent
 /// submits cannot overshoot the cap.
 pub async fn insert_if_room(pool: &SqlitePool, new: &[NewJob<'_>], max_queued: i64) -> sqlx::Result<Option<Vec<JobRow>>> {
     let mut tx = begin(pool).await?;
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+    // Held sweep trials are not in the queue (bounded by the sweeps' own caps).
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND held = 0")
         .fetch_one(&mut *tx)
         .await?;
     if queued + new.len() as i64 > max_queued {
@@ -104,7 +105,7 @@ pub async fn claim_next(pool: &SqlitePool, owner: &str, lease_ms: i64) -> sqlx::
     let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
         "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?1), attempts = attempts + 1, \
          lease_owner = ?2, lease_token = ?3, lease_expires_ms = ?4 \
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND held = 0 ORDER BY created_at, id LIMIT 1) \
          AND status = 'queued' RETURNING {COLUMNS}"
     )))
     .bind(now())
@@ -297,7 +298,7 @@ each time its worker stopped without ending it (the server was killed, or the jo
 
 /// Puts a running job back in the queue, its progress and history rolled back to its
 /// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
-async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx::Result<()> {
+pub(super) async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx::Result<()> {
     let checkpoint_epoch: i64 =
         sqlx::query_scalar("SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = ?), 0)")
             .bind(id)

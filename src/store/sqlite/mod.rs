@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod sweeps;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,275 @@
+//! SQLite: sweeps, their trials and decisions. SQLite has one writer at a time, so a
+//! reconcile's transaction (`BEGIN IMMEDIATE`) is the sweep's lock.
+
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::jobs::{COLUMNS, requeue};
+use super::{begin, metrics};
+use crate::store::jobs::Lease;
+use crate::store::now;
+use crate::store::sweeps::{
+    Decide, DecisionRow, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepRow, SweepState, TrialEpoch, TrialRow,
+};
+
+const SWEEP_COLUMNS: &str = "id, name, spec, status, created_at, finished_at";
+
+/// The jobs columns qualified by `j.` (trials join jobs with sweep_trials).
+fn job_columns() -> String {
+    COLUMNS.split(',').map(|c| format!("j.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+pub async fn insert(pool: &SqlitePool, sweep: &NewSweep<'_>, trials: &[NewTrial<'_>], max_running: i64) -> sqlx::Result<SweepInsert> {
+    let mut tx = begin(pool).await?;
+    let running: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sweeps WHERE status = 'running'")
+        .fetch_one(&mut *tx)
+        .await?;
+    if running >= max_running {
+        return Ok(SweepInsert::TooMany);
+    }
+    let row = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO sweeps (id, name, spec, status, created_at) VALUES (?, ?, ?, 'running', ?) RETURNING {SWEEP_COLUMNS}"
+    )))
+    .bind(sweep.id)
+    .bind(sweep.name)
+    .bind(sweep.spec_json)
+    .bind(now())
+    .fetch_one(&mut *tx)
+    .await?;
+    for trial in trials {
+        let job = &trial.job;
+        sqlx::query(
+            "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts, sweep_id, held, \
+             pause_at_epoch) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?)",
+        )
+        .bind(job.id)
+        .bind(job.spec_json)
+        .bind(job.dataset)
+        .bind(now())
+        .bind(job.epochs_total)
+        .bind(job.max_attempts)
+        .bind(sweep.id)
+        .bind(trial.pause_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO sweep_trials (job_id, sweep_id, config, params) VALUES (?, ?, ?, ?)")
+            .bind(job.id)
+            .bind(sweep.id)
+            .bind(trial.config)
+            .bind(trial.params_json)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(SweepInsert::Created(row))
+}
+
+pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<SweepRow>> {
+    sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!("SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = ?")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Newest first.
+pub async fn list(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<SweepRow>> {
+    sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SWEEP_COLUMNS} FROM sweeps ORDER BY created_at DESC, id DESC LIMIT ?"
+    )))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn running(pool: &SqlitePool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM sweeps WHERE status = 'running' ORDER BY created_at")
+        .fetch_all(pool)
+        .await
+}
+
+/// A cheap summary that changes whenever a trial moves (an epoch, a status, a release).
+pub async fn fingerprint(pool: &SqlitePool, id: &str) -> sqlx::Result<String> {
+    let (n, epochs, held, ended, running): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(epoch), 0), COALESCE(SUM(held), 0), \
+         COALESCE(SUM(status IN ('succeeded', 'failed', 'cancelled')), 0), COALESCE(SUM(status = 'running'), 0) \
+         FROM jobs WHERE sweep_id = ?",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    Ok(format!("{n}/{epochs}/{held}/{ended}/{running}"))
+}
+
+async fn read_state(conn: &mut sqlx::SqliteConnection, sweep: SweepRow) -> sqlx::Result<SweepState> {
+    let trials = sqlx::query_as::<_, TrialRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {}, t.config, t.params FROM sweep_trials t JOIN jobs j ON j.id = t.job_id \
+         WHERE t.sweep_id = ? ORDER BY t.config, j.created_at, j.id",
+        job_columns()
+    )))
+    .bind(&sweep.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let decisions = sqlx::query_as::<_, DecisionRow>(
+        "SELECT config, rung_epoch, action, value, cutoff, rank, of_count, rule FROM sweep_decisions \
+         WHERE sweep_id = ? ORDER BY rung_epoch, config",
+    )
+    .bind(&sweep.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let epochs = sqlx::query_as::<_, TrialEpoch>(
+        "SELECT e.job_id, e.epochs_done, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy \
+         FROM epochs e JOIN sweep_trials t ON t.job_id = e.job_id WHERE t.sweep_id = ? ORDER BY e.job_id, e.epochs_done",
+    )
+    .bind(&sweep.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(SweepState {
+        sweep,
+        trials,
+        decisions,
+        epochs,
+    })
+}
+
+pub async fn state(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<SweepState>> {
+    let Some(sweep) = get(pool, id).await? else {
+        return Ok(None);
+    };
+    let mut conn = pool.acquire().await?;
+    read_state(&mut conn, sweep).await.map(Some)
+}
+
+/// Reads a running sweep's state and applies what `decide` makes of it, in one write
+/// transaction. `None` if the sweep is not running.
+pub async fn reconcile(
+    pool: &SqlitePool,
+    id: &str,
+    decide: Decide,
+) -> sqlx::Result<Option<SweepChanges>> {
+    let mut tx = begin(pool).await?;
+    let sweep = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = ? AND status = 'running'"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(sweep) = sweep else {
+        return Ok(None);
+    };
+    let state = read_state(&mut *tx, sweep).await?;
+    let changes = decide(&state);
+    if !changes.is_empty() {
+        apply(&mut tx, id, &changes).await?;
+        tx.commit().await?;
+    }
+    Ok(Some(changes))
+}
+
+async fn apply(tx: &mut Transaction<'_, Sqlite>, id: &str, changes: &SweepChanges) -> sqlx::Result<()> {
+    for d in &changes.decisions {
+        sqlx::query(
+            "INSERT OR IGNORE INTO sweep_decisions (sweep_id, config, rung_epoch, action, value, cutoff, rank, of_count, \
+             rule, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(d.config)
+        .bind(d.rung_epoch)
+        .bind(&d.action)
+        .bind(d.value)
+        .bind(d.cutoff)
+        .bind(d.rank)
+        .bind(d.of_count)
+        .bind(&d.rule)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (job_id, pause_at) in &changes.promote {
+        sqlx::query("UPDATE jobs SET pause_at_epoch = ? WHERE id = ? AND status = 'queued' AND held = 1")
+            .bind(pause_at)
+            .bind(job_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (job_id, message) in &changes.stop {
+        let stopped = sqlx::query(
+            "UPDATE jobs SET status = 'cancelled', error = ?, finished_at = ?, held = 0, lease_token = NULL, \
+             lease_owner = NULL, lease_expires_ms = NULL WHERE id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(message)
+        .bind(now())
+        .bind(job_id)
+        .execute(&mut **tx)
+        .await?;
+        if stopped.rows_affected() == 1 {
+            metrics::delete_checkpoint(tx, job_id).await?;
+        }
+    }
+    for job_id in &changes.release {
+        sqlx::query("UPDATE jobs SET held = 0 WHERE id = ? AND status = 'queued' AND held = 1")
+            .bind(job_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(status) = &changes.finish {
+        sqlx::query("UPDATE sweeps SET status = ?, finished_at = ? WHERE id = ? AND status = 'running'")
+            .bind(status)
+            .bind(now())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Cancels a running sweep and its unfinished trials: the sweep as it now is and the jobs
+/// cancelled; `None` if there is no such sweep.
+pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<(SweepRow, Vec<String>)>> {
+    let mut tx = begin(pool).await?;
+    sqlx::query("UPDATE sweeps SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'running'")
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let Some(row) = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let cancelled: Vec<String> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'cancelled', error = 'the sweep was cancelled', finished_at = ?, held = 0, \
+         lease_token = NULL, lease_owner = NULL, lease_expires_ms = NULL \
+         WHERE sweep_id = ? AND status IN ('queued', 'running') RETURNING id",
+    )
+    .bind(now())
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for job_id in &cancelled {
+        metrics::delete_checkpoint(&mut tx, job_id).await?;
+    }
+    tx.commit().await?;
+    Ok(Some((row, cancelled)))
+}
+
+/// A sweep trial that reached its pause epoch goes back to the queue, held, its checkpoint
+/// kept and its attempt refunded, to wait for the rule. False if the lease is gone.
+pub async fn pause(pool: &SqlitePool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
+    let mut tx = begin(pool).await?;
+    let refunded = sqlx::query(
+        "UPDATE jobs SET attempts = MAX(attempts - 1, 0), held = 1 WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(id)
+    .bind(&lease.token)
+    .execute(&mut *tx)
+    .await?;
+    if refunded.rows_affected() != 1 {
+        return Ok(false);
+    }
+    requeue(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
