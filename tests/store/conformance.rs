@@ -9,6 +9,7 @@ use nnlab::store::blobs::{BlobUsage, sha256_hex};
 use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, Lease, NewJob, now_ms};
 use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
 use nnlab::store::models::NewModel;
+use nnlab::store::sweeps::{DecisionRow, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepState};
 use nnlab::train::{EpochMetrics, StepLoss};
 
 use crate::backends::backends;
@@ -437,6 +438,99 @@ async fn a_forks_jobs_are_queued_all_or_none_and_share_their_start() {
         assert_eq!(store.blob(&sha256_hex(&start)).await.unwrap().as_deref(), Some(&start[..]), "{name}");
         assert!(matches!(store.delete_job("b1").await.unwrap(), Delete::Deleted { .. }), "{name}");
         assert_eq!(store.blob_usage().await.unwrap(), BlobUsage::default(), "{name}: gone with the last");
+    }
+}
+
+/// Releases one held trial, promotes a paused one and stops a third: what a controller asks.
+fn release_promote_stop(state: &SweepState) -> SweepChanges {
+    let id = |i: usize| state.trials[i].job.id.clone();
+    SweepChanges {
+        release: vec![id(0)],
+        promote: vec![(id(1), Some(3))],
+        stop: vec![(id(2), "stopped by the rule".into())],
+        decisions: vec![DecisionRow {
+            config: 2,
+            rung_epoch: 1,
+            action: "stop".into(),
+            value: 0.5,
+            cutoff: 0.4,
+            rank: 3,
+            of_count: 3,
+            rule: "stopped by the rule".into(),
+        }],
+        finish: None,
+    }
+}
+
+/// Sweep trials are held until released, pause with their checkpoint and attempt kept, and
+/// a reconcile applies a controller's changes (guarded by each job's state) at once.
+#[tokio::test]
+async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        let job = |id: &'static str| NewJob {
+            id,
+            spec_json: "{}",
+            dataset: "xor",
+            epochs_total: 9,
+            max_attempts: 3,
+            fork: None,
+        };
+        let trials: Vec<NewTrial> = ["t0", "t1", "t2"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| NewTrial {
+                job: job(id),
+                config: i as i64,
+                params_json: "{}",
+                pause_at: Some(1),
+            })
+            .collect();
+        let sweep = NewSweep { id: "s", name: "conformance", spec_json: "{}" };
+        assert!(matches!(store.insert_sweep(&sweep, &trials, 1).await.unwrap(), SweepInsert::Created(_)), "{name}");
+        let again = NewSweep { id: "s2", name: "", spec_json: "{}" };
+        assert!(matches!(store.insert_sweep(&again, &[], 1).await.unwrap(), SweepInsert::TooMany), "{name}");
+        assert!(store.claim_next("w", 30_000).await.unwrap().is_none(), "{name}: held trials are not claimed");
+        // t1 and t2 are released, train their first epoch and pause there.
+        let release_t1_t2: nnlab::store::sweeps::Decide = |s| SweepChanges {
+            release: s.trials.iter().filter(|t| t.job.id != "t0").map(|t| t.job.id.clone()).collect(),
+            ..SweepChanges::default()
+        };
+        store.reconcile_sweep("s", release_t1_t2).await.unwrap().unwrap();
+        for _ in 0..2 {
+            let (row, lease) = store.claim_next("w", 30_000).await.unwrap().expect("released");
+            assert_eq!(row.pause_at_epoch, Some(1), "{name}");
+            assert!(record(store, &row.id, &lease, 1).await, "{name}");
+            assert!(store.pause(&row.id, &lease).await.unwrap(), "{name}");
+            assert!(!store.pause(&row.id, &lease).await.unwrap(), "{name}: fenced like any worker write");
+            let paused = store.job(&row.id).await.unwrap().unwrap();
+            assert_eq!(
+                (paused.status, paused.held, paused.epoch, paused.attempts),
+                (JobStatus::Queued, true, 1, 0),
+                "{name}: held at its epoch, its attempt refunded"
+            );
+            assert_eq!(store.checkpoint(&row.id).await.unwrap(), Some(vec![1u8; 16]), "{name}");
+        }
+        assert!(store.claim_next("w", 30_000).await.unwrap().is_none(), "{name}: paused trials wait");
+        let state = store.sweep_state("s").await.unwrap().unwrap();
+        assert_eq!(state.trials.len(), 3, "{name}");
+        assert_eq!(state.epochs.len(), 2, "{name}: the trials' epoch rows");
+        store.reconcile_sweep("s", release_promote_stop).await.unwrap().unwrap();
+        let state = store.sweep_state("s").await.unwrap().unwrap();
+        assert_eq!(state.decisions.len(), 1, "{name}");
+        let by_id = |id: &str| state.trials.iter().find(|t| t.job.id == id).unwrap().job.clone();
+        assert!(!by_id("t0").held, "{name}: released");
+        assert_eq!((by_id("t1").held, by_id("t1").pause_at_epoch), (true, Some(3)), "{name}: promoted, still held");
+        assert_eq!(by_id("t2").status, JobStatus::Cancelled, "{name}");
+        assert_eq!(by_id("t2").error.as_deref(), Some("stopped by the rule"), "{name}");
+        assert!(store.checkpoint("t2").await.unwrap().is_none(), "{name}");
+        // The same decision again changes nothing (the first one stands).
+        store.reconcile_sweep("s", release_promote_stop).await.unwrap().unwrap();
+        assert_eq!(store.sweep_state("s").await.unwrap().unwrap().decisions.len(), 1, "{name}");
+        let (row, cancelled) = store.cancel_sweep("s").await.unwrap().unwrap();
+        assert_eq!(row.status, "cancelled", "{name}");
+        assert_eq!(cancelled.len(), 2, "{name}: t0 and t1");
+        assert!(store.reconcile_sweep("s", release_promote_stop).await.unwrap().is_none(), "{name}: ended");
     }
 }
 
