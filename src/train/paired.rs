@@ -60,6 +60,20 @@ mod tests {
         assert_eq!(summarise(&[], true), None);
     }
 
+    /// By hand: two pairs with differences 0 and 1. A resample of two draws has mean 0, 1/2
+    /// or 1 with probabilities 1/4, 1/2, 1/4, so the 2.5% and 97.5% percentiles of the
+    /// resampled means are 0 and 1 (a quarter of 2000 resamples lies at each end).
+    #[test]
+    fn two_pairs_give_the_hand_computed_interval() {
+        let s = summarise(&[0.0, 1.0], true).unwrap();
+        assert_eq!((s.mean_difference, s.ci95, s.improved), (0.5, [0.0, 1.0], 1));
+        // Four pairs 0, 0, 0, 4: a resample's mean is the number k of 4s drawn. P(k = 0) =
+        // (3/4)^4 = 32% puts the lower end at 0; P(k = 4) = 1/256 = 0.4% < 2.5% but
+        // P(k >= 3) = 13/256 = 5.1% > 2.5% puts the upper end at 3, not at the largest pair.
+        let s = summarise(&[0.0, 0.0, 0.0, 4.0], true).unwrap();
+        assert_eq!((s.mean_difference, s.ci95), (1.0, [0.0, 3.0]));
+    }
+
     #[test]
     fn the_interval_holds_the_mean_lies_within_the_pairs_and_shrinks_with_agreement() {
         let noisy = [0.1, -0.05, 0.2, 0.0, 0.15, -0.1, 0.05, 0.3];
