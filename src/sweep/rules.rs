@@ -78,9 +78,11 @@ pub fn asha_quota(reached: usize, reduction_factor: usize) -> usize {
 
 /// ASHA at one rung. `reached`: (configuration, value) of every configuration that reached
 /// the rung so far; `promoted`: those already promoted from it; `waiting`: those paused at it
-/// without a decision. A waiting configuration in the top [`asha_quota`] is promoted while
-/// the quota lasts (so a rung does not wait for its slowest trial); once `final_count`
-/// (no other configuration can still reach the rung), the waiting rest are stopped.
+/// without a decision. A waiting configuration in the top floor(n / rf) of the n that
+/// reached the rung is promoted while that quota lasts (so a rung does not wait for its
+/// slowest trial, and an early arrival is not promoted for being early: with fewer than rf
+/// arrivals nobody is). Once `final_count` (no other configuration can still reach the
+/// rung) the quota is [`asha_quota`], at least one, and the waiting rest are stopped.
 pub fn asha_rung(
     rung_epoch: usize,
     reached: &[(usize, f64)],
@@ -93,7 +95,11 @@ pub fn asha_rung(
     let mut ranked = reached.to_vec();
     goal.sort(&mut ranked);
     let of = ranked.len();
-    let quota = asha_quota(of, reduction_factor);
+    let quota = if final_count {
+        asha_quota(of, reduction_factor)
+    } else {
+        of / reduction_factor.max(2)
+    };
     let cutoff = ranked.get(quota.saturating_sub(1)).map_or(f64::NAN, |r| r.1);
     let mut left = quota.saturating_sub(promoted.len());
     let mut decisions = Vec::new();
@@ -207,11 +213,13 @@ mod tests {
     }
 
     #[test]
-    fn asha_promotes_early_arrivals_within_the_quota_and_waits_for_the_rest() {
-        // Two of seven arrived: quota 1; c1 (best) goes on at once, c0 waits, nobody stops.
+    fn asha_promotes_within_the_quota_of_those_arrived_and_waits_for_the_rest() {
+        // Two of seven arrived: floor(2/3) = 0, nobody goes on for being early, nobody stops.
         let d = asha_rung(3, &[(0, 0.80), (1, 0.88)], &[], &[0, 1], false, 3, Goal::Maximize);
-        assert_eq!(d.len(), 1);
-        assert_eq!((d[0].config, d[0].action), (1, Action::Promote));
+        assert_eq!(d, []);
+        // Three arrived: quota 1; c1 (the best of them) goes on, c0 and c2 wait.
+        let d = asha_rung(3, &seven()[..3], &[], &[0, 1, 2], false, 3, Goal::Maximize);
+        assert_eq!(d.iter().map(|d| (d.config, d.action)).collect::<Vec<_>>(), [(1, Action::Promote)]);
         // Six arrived: quota 2, one used; c4 (best now) goes on; c0, c2 ... still wait.
         let six = &seven()[..6];
         let d = asha_rung(3, six, &[1], &[0, 2, 3, 4, 5], false, 3, Goal::Maximize);
@@ -219,6 +227,13 @@ mod tests {
         // All seven: the quota (2) is used: c6 (rank 3) and the rest stop.
         let d = asha_rung(3, &seven(), &[1, 4], &[0, 2, 3, 5, 6], true, 3, Goal::Maximize);
         assert!(d.iter().all(|d| d.action == Action::Stop) && d.len() == 5);
+    }
+
+    #[test]
+    fn a_rung_fewer_than_rf_reach_still_promotes_its_best_once_final() {
+        let d = asha_rung(1, &[(0, 0.5), (1, 0.7)], &[], &[0, 1], true, 3, Goal::Maximize);
+        let promoted: Vec<usize> = d.iter().filter(|d| d.action == Action::Promote).map(|d| d.config).collect();
+        assert_eq!(promoted, [1]);
     }
 
     #[test]
