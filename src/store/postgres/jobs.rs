@@ -257,19 +257,28 @@ pub async fn delete(pool: &PgPool, id: &str) -> sqlx::Result<Delete> {
 }
 
 pub async fn give_back(pool: &PgPool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
+    return_to_queue(pool, id, lease, false).await
+}
+
+/// [`give_back`], and for a sweep trial pausing for its rule (`held`).
+pub(super) async fn return_to_queue(pool: &PgPool, id: &str, lease: &Lease, held: bool) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     let refunded = sqlx::query(
-        "UPDATE jobs SET attempts = GREATEST(attempts - 1, 0) WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+        "UPDATE jobs SET attempts = GREATEST(attempts - 1, 0), held = $3 \
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
     )
     .bind(id)
     .bind(&lease.token)
+    .bind(held)
     .execute(&mut *tx)
     .await?;
     if refunded.rows_affected() != 1 {
         return Ok(false);
     }
     requeue(&mut tx, id).await?;
-    notify(&mut tx, "queued").await?;
+    if !held {
+        notify(&mut tx, "queued").await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
@@ -311,7 +320,7 @@ each time its worker stopped without ending it (the server was killed, or the jo
 
 /// Puts a running job back in the queue, its progress and history rolled back to its
 /// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
-pub(super) async fn requeue(tx: &mut Transaction<'_, Postgres>, id: &str) -> sqlx::Result<()> {
+async fn requeue(tx: &mut Transaction<'_, Postgres>, id: &str) -> sqlx::Result<()> {
     let (epoch, step): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = $1), 0), \
                 COALESCE((SELECT step FROM checkpoints WHERE job_id = $1), 0)",

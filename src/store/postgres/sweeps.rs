@@ -4,7 +4,7 @@
 
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::jobs::{COLUMNS, notify, requeue};
+use super::jobs::{COLUMNS, notify, return_to_queue};
 use super::metrics;
 use crate::store::jobs::Lease;
 use crate::store::now;
@@ -262,19 +262,5 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Option<(SweepRow, V
 }
 
 pub async fn pause(pool: &PgPool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
-    let refunded = sqlx::query(
-        "UPDATE jobs SET attempts = GREATEST(attempts - 1, 0), held = TRUE \
-         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
-    )
-    .bind(id)
-    .bind(&lease.token)
-    .execute(&mut *tx)
-    .await?;
-    if refunded.rows_affected() != 1 {
-        return Ok(false);
-    }
-    requeue(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(true)
+    return_to_queue(pool, id, lease, true).await
 }

@@ -249,10 +249,17 @@ pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
 /// Gives a running job back to the queue without spending an attempt (a graceful shutdown):
 /// it resumes from its checkpoint on the next claim. False if the lease is gone.
 pub async fn give_back(pool: &SqlitePool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
+    return_to_queue(pool, id, lease, false).await
+}
+
+/// [`give_back`], and for a sweep trial pausing for its rule (`held`: not claimable until
+/// the controller releases it).
+pub(super) async fn return_to_queue(pool: &SqlitePool, id: &str, lease: &Lease, held: bool) -> sqlx::Result<bool> {
     let mut tx = begin(pool).await?;
     let refunded = sqlx::query(
-        "UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = ? AND lease_token = ? AND status = 'running'",
+        "UPDATE jobs SET attempts = MAX(attempts - 1, 0), held = ? WHERE id = ? AND lease_token = ? AND status = 'running'",
     )
+    .bind(held)
     .bind(id)
     .bind(&lease.token)
     .execute(&mut *tx)
@@ -298,7 +305,7 @@ each time its worker stopped without ending it (the server was killed, or the jo
 
 /// Puts a running job back in the queue, its progress and history rolled back to its
 /// checkpoint (everything, for a job without one), so that resuming repeats no epoch.
-pub(super) async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx::Result<()> {
+async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: &str) -> sqlx::Result<()> {
     let checkpoint_epoch: i64 =
         sqlx::query_scalar("SELECT COALESCE((SELECT epoch FROM checkpoints WHERE job_id = ?), 0)")
             .bind(id)

@@ -3,7 +3,7 @@
 
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::jobs::{COLUMNS, requeue};
+use super::jobs::{COLUMNS, return_to_queue};
 use super::{begin, metrics};
 use crate::store::jobs::Lease;
 use crate::store::now;
@@ -258,18 +258,5 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<(SweepRo
 /// A sweep trial that reached its pause epoch goes back to the queue, held, its checkpoint
 /// kept and its attempt refunded, to wait for the rule. False if the lease is gone.
 pub async fn pause(pool: &SqlitePool, id: &str, lease: &Lease) -> sqlx::Result<bool> {
-    let mut tx = begin(pool).await?;
-    let refunded = sqlx::query(
-        "UPDATE jobs SET attempts = MAX(attempts - 1, 0), held = 1 WHERE id = ? AND lease_token = ? AND status = 'running'",
-    )
-    .bind(id)
-    .bind(&lease.token)
-    .execute(&mut *tx)
-    .await?;
-    if refunded.rows_affected() != 1 {
-        return Ok(false);
-    }
-    requeue(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(true)
+    return_to_queue(pool, id, lease, true).await
 }
