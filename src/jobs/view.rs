@@ -61,6 +61,9 @@ pub struct Job {
     /// The sweep it is a trial of (`GET /api/v1/sweeps/{id}`).
     #[schema(required = true)]
     pub sweep_id: Option<String>,
+    /// Queued but waiting for its sweep (a free slot under its parallelism, or the early
+    /// stopping rule's decision): no worker takes it until the sweep releases it.
+    pub held: bool,
 }
 
 /// A forked job's place among its fork's pairs (`GET /api/v1/jobs/{fork id}/pairs`).
@@ -120,6 +123,7 @@ impl From<JobRow> for Job {
                 _ => None,
             },
             sweep_id: row.sweep_id,
+            held: row.held,
         }
     }
 }
