@@ -126,6 +126,32 @@ pub fn asha_rung(
                 of,
                 rule: rule("in the"),
             });
+        } else if final_count && rank <= quota {
+            // In the top now, but the places went to configurations promoted as they arrived
+            // (ASHA decides as trials come in): the cutoff is the last of those it had to
+            // displace.
+            let taken = ranked
+                .iter()
+                .filter(|(c, _)| promoted.contains(c))
+                .map(|r| r.1)
+                .fold(None, |worst: Option<f64>, v| match worst {
+                    Some(w) if !goal.better(w, v) => Some(w),
+                    _ => Some(v),
+                })
+                .unwrap_or(cutoff);
+            decisions.push(Decision {
+                config,
+                rung_epoch,
+                action: Action::Stop,
+                value,
+                cutoff: taken,
+                rank,
+                of,
+                rule: format!(
+                    "asha: rank {rank} of {of} at epoch {rung_epoch} ({value:.4}), but the top 1/{reduction_factor} \
+                     ({quota} of {of}) had gone to configurations promoted as they arrived, the last at {taken:.4}"
+                ),
+            });
         } else if final_count {
             decisions.push(Decision {
                 config,
@@ -227,6 +253,20 @@ mod tests {
         // All seven: the quota (2) is used: c6 (rank 3) and the rest stop.
         let d = asha_rung(3, &seven(), &[1, 4], &[0, 2, 3, 5, 6], true, 3, Goal::Maximize);
         assert!(d.iter().all(|d| d.action == Action::Stop) && d.len() == 5);
+    }
+
+    /// c1 (0.88) was promoted when it was the best of the first three; c4 (0.91) arrives
+    /// later and ranks first of five, but the one place (floor(5/3)) is taken: it stops, and
+    /// its rule says so instead of claiming it missed the top.
+    #[test]
+    fn a_late_better_arrival_whose_place_went_to_an_earlier_promotion_is_told_so() {
+        let five = &seven()[..5];
+        let d = asha_rung(3, five, &[1], &[0, 2, 3, 4], true, 3, Goal::Maximize);
+        let c4 = d.iter().find(|d| d.config == 4).unwrap();
+        assert_eq!((c4.action, c4.rank, c4.cutoff), (Action::Stop, 1, 0.88));
+        assert!(c4.rule.contains("had gone to configurations promoted as they arrived, the last at 0.8800"), "{}", c4.rule);
+        let c0 = d.iter().find(|d| d.config == 0).unwrap();
+        assert!(c0.rule.contains("not in the top 1/3 (1 of 5)"), "{}", c0.rule);
     }
 
     #[test]

@@ -128,7 +128,7 @@ async fn asha_promotes_within_its_quota_resumes_promoted_trials_and_stops_the_re
             match d["action"].as_str().unwrap() {
                 "promote" => assert!(d["rank"].as_i64().unwrap() <= quota, "{d}"),
                 _ => {
-                    assert!(d["rule"].as_str().unwrap().contains("not in the top 1/3"), "{d}");
+                    assert!(d["rule"].as_str().unwrap().contains("top 1/3"), "{d}");
                     assert_eq!(t["state"], "stopped");
                     assert!(t["error"].as_str().unwrap().contains("asha"), "{t}");
                     assert_eq!(last, rung, "stopped where it was decided");
