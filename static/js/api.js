@@ -71,6 +71,14 @@ export const api = {
   predict: (id, body, signal) => request('POST', `/models/${encodeURIComponent(id)}/predict`, body, signal),
   perceptron: (weights, bias, signal) => request('POST', '/perceptron', { weights, bias }, signal),
   activations: (params, signal) => request('POST', '/experiments/activations', params, signal),
+  /** Sweeps, newest first: [{id, name, status, created_at, finished_at}]. */
+  sweeps: (signal) => request('GET', '/sweeps', undefined, signal).then((d) => d.sweeps),
+  /** One sweep: its trials (states, best values, decisions), best trial and leaderboard. */
+  sweep: (id, signal) => request('GET', `/sweeps/${encodeURIComponent(id)}`, undefined, signal),
+  /** What a sweep request would cost (trials, ASHA rungs, epoch bound); runs nothing. */
+  previewSweep: (body, signal) => request('POST', '/sweeps/preview', body, signal),
+  createSweep: (body, signal) => request('POST', '/sweeps', body, signal),
+  cancelSweep: (id) => request('POST', `/sweeps/${encodeURIComponent(id)}/cancel`),
 };
 
 export const TERMINAL = ['succeeded', 'failed', 'cancelled'];

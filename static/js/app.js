@@ -1,6 +1,7 @@
 // app.js — entry point: hash router (#/draw default, #/train, #/jobs, #/jobs/{id},
-// #/compare?ids=…, #/lecture), mounting one view at a time and tearing the previous one
-// down (its fetches aborted, its EventSources and timers closed), plus the global error bar.
+// #/compare?ids=…, #/sweeps, #/sweeps/{id}, #/lecture), mounting one view at a time and
+// tearing the previous one down (its fetches aborted, its EventSources and timers closed),
+// plus the global error bar.
 
 import { ViewContext, fill, h, errorBox } from './dom.js';
 import * as draw from './draw.js';
@@ -9,6 +10,7 @@ import * as jobs from './jobs.js';
 import * as jobPage from './job.js';
 import * as compare from './compare.js';
 import * as lecture from './lecture.js';
+import * as sweeps from './sweeps.js';
 
 const routes = {
   draw: { view: draw, title: 'Draw a digit' },
@@ -16,6 +18,8 @@ const routes = {
   jobs: { view: jobs, title: 'Jobs' },
   job: { view: jobPage, title: 'Job' },
   compare: { view: compare, title: 'Compare jobs' },
+  sweeps: { view: sweeps, title: 'Sweeps' },
+  sweep: { view: { mount: sweeps.mountSweep }, title: 'Sweep' },
   lecture: { view: lecture, title: 'Lecture corner' },
 };
 
@@ -27,6 +31,8 @@ export function parseHash(hash) {
   let name = parts[0] || 'draw';
   let id = null;
   if (name === 'jobs' && parts[1]) { name = 'job'; id = parts[1]; }
+  else if (name === 'sweeps' && parts[1]) { name = 'sweep'; id = parts[1]; }
+  else if (name === 'sweep') name = 'notfound';
   if (!routes[name]) name = 'notfound';
   return { name, id, query: new URLSearchParams(qs) };
 }
@@ -39,7 +45,7 @@ function render() {
   const ctx = current;
   const route = parseHash(location.hash);
   const root = document.getElementById('view');
-  const navName = route.name === 'job' ? 'jobs' : route.name;
+  const navName = { job: 'jobs', sweep: 'sweeps' }[route.name] || route.name;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.route === navName) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

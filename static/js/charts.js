@@ -46,10 +46,13 @@ function logTicks(lo, hi) {
 }
 
 /**
- * A line chart. series: [{name, points: [[x, y], ...], color?, dash?}]. Options: title,
- * xLabel, yLabel, logY, yMin, yMax, id, height. Returns a <figure> with an SVG and a legend.
+ * A line chart. series: [{name, points: [[x, y], ...], color?, dash?, width?, noDots?,
+ * title?, data?}]: `title` replaces the series' hover text ("name: last value"), `data`
+ * ({key: value}) becomes data-* attributes on its <g class="series">. Options: title,
+ * xLabel, yLabel, logY, yMin, yMax, id, height, integerX, xMin, legend (false: none). Returns a
+ * <figure> with an SVG and a legend.
  */
-export function lineChart({ title, series, xLabel = '', yLabel = '', logY = false, yMin, yMax, id, height = 260, integerX = false }) {
+export function lineChart({ title, series, xLabel = '', yLabel = '', logY = false, yMin, yMax, xMin, id, height = 260, integerX = false, legend = true }) {
   const W = 560, H = height, m = { l: 58, r: 14, t: 12, b: 40 };
   const clean = series.map((se, i) => ({
     ...se,
@@ -66,7 +69,7 @@ export function lineChart({ title, series, xLabel = '', yLabel = '', logY = fals
     fig.dataset.points = '0';
     return fig;
   }
-  let x0 = Math.min(...all.map((p) => p[0])), x1 = Math.max(...all.map((p) => p[0]));
+  let x0 = Math.min(xMin ?? Infinity, ...all.map((p) => p[0])), x1 = Math.max(...all.map((p) => p[0]));
   if (x0 === x1) { x0 -= 1; x1 += 1; }
   let y0 = yMin ?? Math.min(...all.map((p) => p[1])), y1 = yMax ?? Math.max(...all.map((p) => p[1]));
   if (logY) {
@@ -104,16 +107,17 @@ export function lineChart({ title, series, xLabel = '', yLabel = '', logY = fals
     if (!se.points.length) continue;
     const d = se.points.map(([x, y], i) => `${i ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join('');
     const g = s('g', { class: 'series' });
+    for (const [k, v] of Object.entries(se.data || {})) g.setAttribute(`data-${k}`, v);
     g.append(s('path', { d, fill: 'none', stroke: se.color, 'stroke-width': se.width || 2, 'stroke-dasharray': se.dash || null, 'data-points': se.points.length }));
     if (se.points.length <= 40 && !se.noDots) {
       for (const [x, y] of se.points) g.append(s('circle', { cx: X(x), cy: Y(y), r: 2.5, fill: se.color }));
     }
-    const tip = s('title', {}, `${se.name}: last ${fmt(se.points[se.points.length - 1][1], 4)}`);
+    const tip = s('title', {}, se.title || `${se.name}: last ${fmt(se.points[se.points.length - 1][1], 4)}`);
     g.append(tip);
     svg.append(g);
   }
   fig.dataset.points = String(all.length);
-  if (clean.length > 1 || clean[0].name) {
+  if (legend && (clean.length > 1 || clean[0].name)) {
     fig.append(h('ul.legend', clean.filter((se) => se.points.length).map((se) => h('li',
       h('span.swatch', { style: `background:${se.color};${se.dash ? 'opacity:.6' : ''}`, 'aria-hidden': 'true' }),
       se.name))));

@@ -139,9 +139,10 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-/** Navigates by hash ('#/jobs/…') and waits until that view has mounted. */
+/** Navigates by hash ('#/jobs/…', '#/sweeps/…') and waits until that view has mounted. */
 export async function go(page, base, hash) {
-  const view = hash.startsWith('#/jobs/') ? 'job' : hash.replace(/^#\//, '').split(/[/?]/)[0] || 'draw';
+  const view = hash.startsWith('#/jobs/') ? 'job' : hash.startsWith('#/sweeps/') ? 'sweep'
+    : hash.replace(/^#\//, '').split(/[/?]/)[0] || 'draw';
   await page.goto(`${base}/${hash}`);
   await page.waitForFunction((v) => document.getElementById('view').dataset.view === v
     && document.querySelector('#view #view-title'), view);
