@@ -136,7 +136,8 @@ describe('hyperparameter sweeps', () => {
     assert.ok(states.includes('completed'), `a completed trial: ${states}`);
     assert.ok(states.includes('stopped'), `a stopped trial: ${states}`);
     for (const t of trials.filter((x) => x.state === 'stopped')) {
-      assert.match(t.rule, /^asha: not in the top 1\/3 .* at epoch \d+/, `the rule in words: ${t.rule}`);
+      // Either it missed the top third, or its place had gone to an earlier promotion.
+      for (const part of [/^asha: /, /top 1\/3/, /at epoch \d+/]) assert.match(t.rule, part, `the rule in words: ${t.rule}`);
       assert.equal(t.title, t.rule, 'the rule is the row’s title');
       assert.ok(t.visible, 'the rule is visible');
     }
