@@ -13,6 +13,7 @@ use super::ApiRouter;
 use super::datasets::{Need, resolve_dataset};
 use super::error::ErrorBody;
 use super::{AppError, AppJson, AppState};
+use crate::jobs::view::KFoldResult;
 use crate::jobs::{Job, JobStatus, SubmitError};
 use crate::store::jobs::{Cancel, Delete};
 use crate::store::metrics::EpochRow;
@@ -151,7 +152,8 @@ async fn find_job(state: &AppState, id: &str) -> Result<Job, AppError> {
         .ok_or_else(|| AppError::not_found("job", id))
 }
 
-/// One job: status, spec with defaults filled in, progress, result.
+/// One job: status, spec with defaults filled in, progress, result (with `result.kfold` for
+/// a k-fold job).
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
@@ -160,7 +162,14 @@ async fn find_job(state: &AppState, id: &str) -> Result<Job, AppError> {
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
-    Ok(Json(find_job(&state, &id).await?))
+    let mut job = find_job(&state, &id).await?;
+    // A k-fold job's folds, from each fold's last epoch row.
+    if let Some(result) = job.result.as_mut()
+        && job.spec.get("k_folds").is_some_and(|k| !k.is_null())
+    {
+        result.kfold = KFoldResult::from_epochs(&state.store.epochs_since(&id, 0).await?);
+    }
+    Ok(Json(job))
 }
 
 /// Cancel a queued or running job.

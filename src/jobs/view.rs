@@ -22,6 +22,74 @@ pub struct JobResult {
     pub test_loss: Option<f64>,
     #[schema(required = true)]
     pub train_seconds: Option<f64>,
+    /// A k-fold job's folds (`GET /api/v1/jobs/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kfold: Option<KFoldResult>,
+}
+
+/// k-fold cross-validation: each fold's validation loss and accuracy at its last epoch,
+/// their mean and population standard deviation, and the fold whose model was kept.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct KFoldResult {
+    pub folds: Vec<FoldResult>,
+    pub mean_val_accuracy: f64,
+    pub std_val_accuracy: f64,
+    pub mean_val_loss: f64,
+    pub std_val_loss: f64,
+    /// 1-based: the best validation accuracy (the first of equals), whose model is kept.
+    pub best_fold: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FoldResult {
+    pub fold: i64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+}
+
+impl KFoldResult {
+    /// From a finished k-fold job's epoch rows: each fold's last row. `None` without folds
+    /// or with a fold lacking its validation values.
+    pub fn from_epochs(rows: &[crate::store::metrics::EpochRow]) -> Option<KFoldResult> {
+        let mut folds: Vec<FoldResult> = Vec::new();
+        for row in rows {
+            let fold = row.fold?;
+            let result = FoldResult {
+                fold,
+                val_loss: row.val_loss?,
+                val_accuracy: row.val_accuracy?,
+            };
+            match folds.last_mut() {
+                Some(last) if last.fold == fold => *last = result,
+                _ => folds.push(result),
+            }
+        }
+        if folds.is_empty() {
+            return None;
+        }
+        let mean_std = |values: Vec<f64>| {
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            (mean, (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt())
+        };
+        let (mean_val_accuracy, std_val_accuracy) = mean_std(folds.iter().map(|f| f.val_accuracy).collect());
+        let (mean_val_loss, std_val_loss) = mean_std(folds.iter().map(|f| f.val_loss).collect());
+        let best_fold = folds
+            .iter()
+            .fold(None::<&FoldResult>, |best, f| match best {
+                Some(b) if b.val_accuracy >= f.val_accuracy => Some(b),
+                _ => Some(f),
+            })
+            .map_or(1, |f| f.fold);
+        Some(KFoldResult {
+            folds,
+            mean_val_accuracy,
+            std_val_accuracy,
+            mean_val_loss,
+            std_val_loss,
+            best_fold,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -103,6 +171,7 @@ impl From<JobRow> for Job {
                 test_accuracy: row.test_accuracy,
                 test_loss: row.test_loss,
                 train_seconds: row.train_seconds,
+                kfold: None,
             }),
             id: row.id,
             status: row.status,

@@ -23,8 +23,9 @@ export async function mount(root, ctx, route) {
   const pairsBox = h('div.pairs-box');
   const charts = h('div#job-charts.chart-grid');
   const evaluation = h('section#evaluation', { 'aria-live': 'polite' });
+  const kfoldBox = h('section.kfold-box');
   const errors = h('div#job-error', { 'aria-live': 'polite' });
-  root.append(title, head, progressBox, errors, pairsBox, charts, evaluation);
+  root.append(title, head, progressBox, errors, pairsBox, kfoldBox, charts, evaluation);
 
   let job;
   let metrics = { epochs: [], steps: [] };
@@ -68,6 +69,7 @@ export async function mount(root, ctx, route) {
         h('a.button', { href: `#/compare?ids=${id}` }, 'Compare with other jobs'), tryLink));
     renderFork();
     fill(specBox, h('details', h('summary', 'Full spec'), h('pre', JSON.stringify(spec, null, 2))));
+    renderKFold();
     renderProgress();
   }
 
@@ -100,6 +102,25 @@ export async function mount(root, ctx, route) {
       if (!ctx.alive) return;
       fill(charts, ...jobCharts(metrics));
     });
+  }
+
+  /** The deck's k-fold slide: each fold's final validation values and their mean ± std. */
+  function renderKFold() {
+    const k = job.result && job.result.kfold;
+    if (!k) { fill(kfoldBox); return; }
+    const folds = [...new Set(metrics.epochs.map((r) => r.fold).filter(Boolean))];
+    fill(kfoldBox,
+      h('h2', `${k.folds.length}-fold cross-validation`),
+      h('p#kfold-mean', `Validation accuracy ${pct(k.mean_val_accuracy)} ± ${pct(k.std_val_accuracy)} (mean ± population std over the folds); `
+        + `validation loss ${fmt(k.mean_val_loss)} ± ${fmt(k.std_val_loss)}. The model kept is fold ${k.best_fold}'s.`),
+      h('div.eval-layout',
+        h('table#kfold-summary.jobs',
+          h('thead', h('tr', ['Fold', 'Val. accuracy', 'Val. loss'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', k.folds.map((f) => h('tr', { dataset: { fold: String(f.fold) }, class: f.fold === k.best_fold ? 'best' : null },
+            h('td', f.fold === k.best_fold ? `${f.fold} (kept)` : String(f.fold)), h('td', pct(f.val_accuracy)), h('td', fmt(f.val_loss)))))),
+        lineChart({ id: 'chart-folds', title: 'Validation accuracy per fold', xLabel: 'epoch of the fold', yLabel: 'accuracy', integerX: true,
+          series: folds.map((fold) => ({ name: `fold ${fold}`,
+            points: metrics.epochs.filter((r) => r.fold === fold).map((r) => [r.epoch, r.val_accuracy]) })) })));
   }
 
   async function renderEvaluation() {

@@ -241,3 +241,39 @@ async fn the_events_of_a_finished_job_are_its_final_state_then_the_end() {
     assert!(text.starts_with("event: status"), "{text}");
     assert!(text.contains("\"succeeded\""));
 }
+
+/// The deck's k-fold slide: each fold's validation values (its last epoch), their mean and
+/// population standard deviation, and the fold whose model is kept.
+#[tokio::test]
+async fn a_k_fold_job_reports_each_fold_and_their_mean_and_std() {
+    let app = spawn_app().await;
+    let id = app
+        .submit(&json!({"dataset": "circle", "hidden_layers": [8], "epochs": 3, "k_folds": 3, "batch_size": 32, "seed": 4}))
+        .await;
+    let job = app.wait_finished(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (_, job) = app.get(&format!("/api/v1/jobs/{id}")).await;
+    let kfold = &job["result"]["kfold"];
+    let rows = app.metrics(&id).await["epochs"].as_array().unwrap().clone();
+    let last = |fold: i64| rows.iter().filter(|r| r["fold"] == fold).next_back().unwrap().clone();
+    let mut accuracies = Vec::new();
+    for (i, f) in kfold["folds"].as_array().unwrap().iter().enumerate() {
+        let fold = i as i64 + 1;
+        assert_eq!(f["fold"], fold);
+        assert_eq!(f["val_accuracy"], last(fold)["val_accuracy"], "{f}");
+        assert_eq!(f["val_loss"], last(fold)["val_loss"], "{f}");
+        accuracies.push(f["val_accuracy"].as_f64().unwrap());
+    }
+    assert_eq!(accuracies.len(), 3);
+    let mean = accuracies.iter().sum::<f64>() / 3.0;
+    let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+    assert!((kfold["mean_val_accuracy"].as_f64().unwrap() - mean).abs() < 1e-12, "{kfold}");
+    assert!((kfold["std_val_accuracy"].as_f64().unwrap() - std).abs() < 1e-12, "{kfold}");
+    let best = accuracies.iter().cloned().fold(f64::MIN, f64::max);
+    let best_fold = accuracies.iter().position(|a| *a == best).unwrap() as i64 + 1;
+    assert_eq!(kfold["best_fold"], best_fold);
+    // A plain job has none.
+    let plain = app.submit(&crate::helpers::xor_spec(3)).await;
+    app.wait_finished(&plain).await;
+    assert!(app.job(&plain).await["result"].get("kfold").is_none());
+}

@@ -145,6 +145,20 @@ describe('the nnlab web page', () => {
     noErrors();
   });
 
+  it('shows a k-fold job\'s folds with their mean and std, and one curve per fold', async () => {
+    const job = await trainJob(server, { dataset: 'circle', hidden_layers: [8], epochs: 3, k_folds: 3, batch_size: 32 });
+    const kfold = (await server.api('GET', `/jobs/${job.id}`)).result.kfold;
+    await go(page, server.url, `#/jobs/${job.id}`);
+    await page.waitForSelector('#kfold-summary tbody tr', { timeout: 30000 });
+    assert.deepEqual(await page.$$eval('#kfold-summary tbody tr', (trs) => trs.map((tr) => tr.dataset.fold)), ['1', '2', '3']);
+    assert.match(await page.textContent('#kfold-mean'), /±/);
+    assert.ok((await page.textContent(`#kfold-summary tr[data-fold="${kfold.best_fold}"]`)).includes('(kept)'));
+    const paths = await page.$$eval('#chart-folds path[data-points]', (ps) => ps.map((p) => Number(p.dataset.points)));
+    assert.deepEqual(paths, [3, 3, 3], 'three epochs in each of three folds');
+    await screenshot(page, 'desktop-job-kfold');
+    noErrors();
+  });
+
   it('streams a running job live, shows its ETA, cancels it and closes the stream on leaving', async () => {
     const job = await server.api('POST', '/jobs', { dataset: 'mnist', hidden_layers: [128], epochs: 200, train_samples: 20000 });
     await go(page, server.url, `#/jobs/${job.id}`);
