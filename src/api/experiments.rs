@@ -84,9 +84,9 @@ pub(crate) async fn truth_table(AppJson(req): AppJson<PerceptronRequest>) -> Res
 pub struct HistogramRequest {
     /// Any activation but maxout.
     activation: ActivationName,
-    /// leaky_relu slope, elu alpha: [0, 10].
-    #[schema(minimum = 0, maximum = 10, default = 0.01)]
-    activation_alpha: f32,
+    /// leaky_relu slope, elu alpha: [0, 10]; null (default): 0.01 for leaky_relu, 1 for elu.
+    #[schema(minimum = 0, maximum = 10)]
+    activation_alpha: Option<f32>,
     init: InitName,
     /// Standard deviation of `normal`: (0, 100].
     #[schema(exclusive_minimum = 0, maximum = 100)]
@@ -106,7 +106,7 @@ impl Default for HistogramRequest {
     fn default() -> Self {
         HistogramRequest {
             activation: ActivationName::Sigmoid,
-            activation_alpha: 0.01,
+            activation_alpha: None,
             init: InitName::Normal,
             init_std: 1.0,
             layers: 5,
@@ -137,14 +137,15 @@ pub(crate) async fn histograms(
     AppJson(req): AppJson<HistogramRequest>,
 ) -> Result<Json<Histograms>, AppError> {
     let _permit = state.admit_heavy()?;
+    let alpha = req.activation_alpha.unwrap_or(req.activation.default_alpha());
     let activation = req
         .activation
-        .elementwise(req.activation_alpha)
+        .elementwise(alpha)
         .ok_or_else(|| AppError::invalid("activation", "maxout has no place in this experiment (no pieces)"))?;
     if !(req.init_std.is_finite() && req.init_std > 0.0 && req.init_std <= 100.0) {
         return Err(AppError::invalid("init_std", "a finite number in (0, 100]"));
     }
-    if !(req.activation_alpha.is_finite() && (0.0..=10.0).contains(&req.activation_alpha)) {
+    if !(alpha.is_finite() && (0.0..=10.0).contains(&alpha)) {
         return Err(AppError::invalid("activation_alpha", "a finite number in [0, 10]"));
     }
     for (field, value, max) in [

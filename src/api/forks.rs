@@ -208,6 +208,11 @@ fn changed_spec(parent: &JobSpec, change: &Map<String, Value>) -> Result<JobSpec
     let Value::Object(mut merged) = serde_json::to_value(parent).expect("a spec serialises") else {
         unreachable!("a JobSpec is an object")
     };
+    // The parameter belongs to the activation: changing the activation alone takes the new
+    // one's standard value (the parent's spec shows its own in `activation_alpha`).
+    if change.contains_key("activation") && !change.contains_key("activation_alpha") {
+        merged.insert("activation_alpha".into(), Value::Null);
+    }
     for (field, value) in change {
         merged.insert(field.clone(), value.clone());
     }

@@ -150,7 +150,7 @@ async fn model_spec(state: &AppState, import: ImportSpec) -> Result<ModelSpec, A
         dataset: import.dataset.unwrap_or_else(|| "custom".to_string()),
         hidden_layers: import.hidden_layers,
         activation: import.activation,
-        activation_alpha: import.activation_alpha.unwrap_or(defaults.activation_alpha),
+        activation_alpha: import.activation_alpha,
         maxout_pieces: import.maxout_pieces.unwrap_or(defaults.maxout_pieces),
         batch_norm: import.batch_norm,
         dropout: import.dropout.unwrap_or(defaults.dropout),

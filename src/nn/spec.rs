@@ -29,6 +29,15 @@ impl ActivationName {
         ActivationName::Maxout,
     ];
 
+    /// The standard value of the activation's parameter: leaky ReLU's slope 0.01 (Maas et
+    /// al.), ELU's alpha 1 (Clevert et al., and Keras). Others have none; 0.01 is carried.
+    pub fn default_alpha(self) -> f32 {
+        match self {
+            ActivationName::Elu => 1.0,
+            _ => 0.01,
+        }
+    }
+
     /// The element-wise function, or `None` for maxout (a layer of its own).
     pub fn elementwise(self, alpha: f32) -> Option<Activation> {
         Some(match self {

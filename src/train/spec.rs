@@ -29,8 +29,9 @@ pub struct JobSpec {
     pub dataset: String,
     pub hidden_layers: Vec<usize>,
     pub activation: ActivationName,
-    #[schema(default = 0.01)]
-    pub activation_alpha: f32,
+    /// leaky_relu's slope or elu's alpha; null (the default) takes the activation's standard
+    /// value: 0.01 for leaky_relu, 1 for elu. A validated spec shows the value used.
+    pub activation_alpha: Option<f32>,
     pub maxout_pieces: usize,
     pub init: InitName,
     #[schema(default = 0.01)]
@@ -60,7 +61,7 @@ impl Default for JobSpec {
             dataset: String::new(),
             hidden_layers: vec![256, 128],
             activation: ActivationName::Relu,
-            activation_alpha: 0.01,
+            activation_alpha: None,
             maxout_pieces: 2,
             init: InitName::He,
             init_std: 0.01,
@@ -183,7 +184,7 @@ impl JobSpec {
     /// Checks every field against the given limits (those that need no data).
     pub fn validate_with(&self, limits: &SpecLimits) -> Result<ValidSpec, SpecError> {
         self.check_fields(limits)?;
-        Ok(ValidSpec(self.clone()))
+        Ok(ValidSpec(self.with_effective_values()))
     }
 
     /// Checks every field, and the network's size and the job's estimated memory on this
@@ -216,7 +217,7 @@ impl JobSpec {
                 ),
             });
         }
-        Ok(ValidSpec(self.clone()))
+        Ok(ValidSpec(self.with_effective_values()))
     }
 
     fn check_fields(&self, limits: &SpecLimits) -> Result<(), SpecError> {
@@ -237,10 +238,11 @@ impl JobSpec {
         if let Some(i) = self.hidden_layers.iter().position(|&u| u == 0 || u > max_units) {
             return fail("hidden_layers", format!("layer {i} must have 1..={max_units} units"));
         }
+        let alpha = self.effective_alpha();
         match self.activation {
-            ActivationName::LeakyRelu => check_range("activation_alpha", self.activation_alpha, 0.0, 1.0, true, false)?,
-            ActivationName::Elu => check_range("activation_alpha", self.activation_alpha, 0.0, 10.0, false, true)?,
-            _ => check_range("activation_alpha", self.activation_alpha, 0.0, 10.0, true, true)?,
+            ActivationName::LeakyRelu => check_range("activation_alpha", alpha, 0.0, 1.0, true, false)?,
+            ActivationName::Elu => check_range("activation_alpha", alpha, 0.0, 10.0, false, true)?,
+            _ => check_range("activation_alpha", alpha, 0.0, 10.0, true, true)?,
         }
         if !(2..=MAX_MAXOUT_PIECES).contains(&self.maxout_pieces) {
             return fail("maxout_pieces", format!("must be 2..={MAX_MAXOUT_PIECES}"));
@@ -301,13 +303,26 @@ impl JobSpec {
         }
     }
 
+    /// The spec with the values its defaults stand for written in (what a job echoes).
+    fn with_effective_values(&self) -> JobSpec {
+        JobSpec {
+            activation_alpha: Some(self.effective_alpha()),
+            ..self.clone()
+        }
+    }
+
+    /// The activation's parameter: as given, or its standard value.
+    pub fn effective_alpha(&self) -> f32 {
+        self.activation_alpha.unwrap_or(self.activation.default_alpha())
+    }
+
     pub fn model_spec(&self, input_size: usize, classes: usize) -> ModelSpec {
         ModelSpec {
             input_size,
             classes,
             hidden_layers: self.hidden_layers.clone(),
             activation: self.activation,
-            activation_alpha: self.activation_alpha,
+            activation_alpha: self.effective_alpha(),
             maxout_pieces: self.maxout_pieces,
             batch_norm: self.batch_norm,
             dropout: self.dropout,
@@ -342,6 +357,20 @@ mod tests {
         assert_eq!(spec.batch_size, 128);
         assert_eq!(spec.seed, 42);
         assert!(spec.validate().is_ok());
+    }
+
+    /// The deck's (and Keras') ELU: alpha 1, so ELU(-1) = e^-1 - 1 = -0.632; leaky ReLU keeps
+    /// its 0.01 slope; a given value wins; a validated spec shows the value used.
+    #[test]
+    fn each_activation_has_its_standard_parameter_by_default() {
+        let alpha = |body: &str| parse(body).unwrap().validate().unwrap().model_spec(2, 2).activation_alpha;
+        assert_eq!(alpha(r#"{"dataset":"x","activation":"elu"}"#), 1.0);
+        assert_eq!(alpha(r#"{"dataset":"x","activation":"leaky_relu"}"#), 0.01);
+        assert_eq!(alpha(r#"{"dataset":"x","activation":"elu","activation_alpha":0.5}"#), 0.5);
+        let elu = ActivationName::Elu.elementwise(alpha(r#"{"dataset":"x","activation":"elu"}"#)).unwrap();
+        assert!((elu.f(-1.0) - (-0.632_120_6)).abs() < 1e-6, "{}", elu.f(-1.0));
+        let shown = parse(r#"{"dataset":"x","activation":"elu"}"#).unwrap().validate().unwrap();
+        assert_eq!(shown.activation_alpha, Some(1.0), "the echoed spec holds the value used");
     }
 
     #[test]

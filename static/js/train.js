@@ -26,7 +26,7 @@ const FIELDS = {
   seed: { type: 'number', label: 'Seed', def: 42, step: 1, min: 0, help: 'Same spec and seed = identical history.' },
   hidden_layers: { type: 'layers', label: 'Hidden layers', def: [256, 128], help: 'Units per hidden layer, e.g. “256, 128”; blank = softmax regression.' },
   activation: { type: 'select', label: 'Activation', options: ACTIVATIONS, def: 'relu' },
-  activation_alpha: { type: 'number', label: 'Activation α', def: 0.01, step: 'any', help: 'Leaky ReLU slope / ELU α.' },
+  activation_alpha: { type: 'number', label: 'Activation α', def: null, nullable: true, step: 'any', help: 'Leaky ReLU slope / ELU α (blank = the standard value: 0.01 for leaky ReLU, 1 for ELU).' },
   maxout_pieces: { type: 'number', label: 'Maxout pieces', def: 2, step: 1, min: 2 },
   batch_norm: { type: 'checkbox', label: 'Batch normalization', def: false },
   dropout: { type: 'number', label: 'Dropout', def: 0, step: 'any', min: 0, max: 0.99, help: 'Probability of dropping a hidden unit while training.' },

@@ -190,3 +190,17 @@ async fn pairs_share_a_start_each_and_their_differences_are_summarised_per_epoch
     assert_eq!(app.get(&format!("/api/v1/jobs/{baseline}/pairs")).await.1["fork_id"], child);
     assert_eq!(app.get(&format!("/api/v1/jobs/{parent}/pairs")).await.0, 404);
 }
+
+/// The activation's parameter belongs to it: a fork that changes only the activation takes
+/// the new one's standard value (ELU: alpha 1), not the parent's leaky slope.
+#[tokio::test]
+async fn a_fork_to_another_activation_takes_its_standard_parameter() {
+    let app = spawn_app().await;
+    let (parent, parent_job) = trained_parent(&app).await;
+    assert_eq!(parent_job["spec"]["activation_alpha"], 0.01, "relu carries the leaky default");
+    let (status, body) = fork(&app, &parent, &json!({"change": {"activation": "elu"}})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["child"]["spec"]["activation_alpha"], 1.0);
+    let (_, body) = fork(&app, &parent, &json!({"change": {"activation": "elu", "activation_alpha": 0.3}})).await;
+    assert!((body["child"]["spec"]["activation_alpha"].as_f64().unwrap() - 0.3).abs() < 1e-6, "{body}");
+}
