@@ -38,6 +38,12 @@ const FIXED: [(&str, &str); 3] = [
 /// Fields that can change the weight shapes, in the order a 422 names them.
 const STRUCTURAL: [&str; 5] = ["dataset", "hidden_layers", "activation", "maxout_pieces", "batch_norm"];
 
+/// Fields whose standard values depend on another field's choice.
+const DEPENDENT: [(&str, &[&str]); 2] = [
+    ("activation", &["activation_alpha"]),
+    ("optimizer", &["momentum", "rho", "beta1", "beta2", "eps"]),
+];
+
 /// The metrics compared by `/pairs`, and whether higher is better.
 const COMPARED: [(&str, bool); 4] = [
     ("train_loss", false),
@@ -208,10 +214,14 @@ fn changed_spec(parent: &JobSpec, change: &Map<String, Value>) -> Result<JobSpec
     let Value::Object(mut merged) = serde_json::to_value(parent).expect("a spec serialises") else {
         unreachable!("a JobSpec is an object")
     };
-    // The parameter belongs to the activation: changing the activation alone takes the new
-    // one's standard value (the parent's spec shows its own in `activation_alpha`).
-    if change.contains_key("activation") && !change.contains_key("activation_alpha") {
-        merged.insert("activation_alpha".into(), Value::Null);
+    // Some values belong to another field (the parent's spec shows the ones it used): a
+    // change of that field alone takes the new choice's standard values.
+    for (field, dependents) in DEPENDENT {
+        if change.contains_key(field) {
+            for d in dependents.iter().filter(|d| !change.contains_key(**d)) {
+                merged.insert(d.to_string(), Value::Null);
+            }
+        }
     }
     for (field, value) in change {
         merged.insert(field.clone(), value.clone());

@@ -268,7 +268,7 @@ mod determinism_tests {
             activation_alpha: 0.01,
             maxout_pieces: 2,
             batch_norm: true,
-            dropout: 0.0,
+            ..ModelSpec::mlp(4, &[5], 3, crate::nn::ActivationName::Relu)
         };
         let net = Network::build(&spec, Init::He, &mut rng_from_seed(3));
         let first = to_safetensors(&net);

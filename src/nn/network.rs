@@ -40,7 +40,9 @@ impl Network {
                 break;
             }
             if spec.batch_norm {
-                layers.push(Layer::BatchNorm(BatchNorm::new(n_out)));
+                let mut bn = BatchNorm::new(n_out);
+                (bn.momentum, bn.eps) = (spec.bn_momentum, spec.bn_eps);
+                layers.push(Layer::BatchNorm(bn));
             }
             match spec.activation.elementwise(spec.activation_alpha) {
                 Some(act) => layers.push(Layer::Activation(ActivationLayer::new(act))),

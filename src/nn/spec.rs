@@ -68,6 +68,21 @@ pub struct ModelSpec {
     pub batch_norm: bool,
     /// Dropout probability after each hidden activation (training only).
     pub dropout: f32,
+    /// Batch norm's running-statistics momentum (PyTorch's convention) and the epsilon in
+    /// its variance (used at inference too, so a model carries it). Models saved before
+    /// these were settable read back with the defaults they were trained with.
+    #[serde(default = "default_bn_momentum")]
+    pub bn_momentum: f32,
+    #[serde(default = "default_bn_eps")]
+    pub bn_eps: f32,
+}
+
+fn default_bn_momentum() -> f32 {
+    super::layer::batch_norm::DEFAULT_MOMENTUM
+}
+
+fn default_bn_eps() -> f32 {
+    super::layer::batch_norm::DEFAULT_EPS
 }
 
 impl ModelSpec {
@@ -82,6 +97,8 @@ impl ModelSpec {
             maxout_pieces: 2,
             batch_norm: false,
             dropout: 0.0,
+            bn_momentum: default_bn_momentum(),
+            bn_eps: default_bn_eps(),
         }
     }
 

@@ -38,6 +38,15 @@ pub struct JobSpec {
     pub init_std: f32,
     pub loss: Loss,
     pub optimizer: OptimizerKind,
+    /// momentum and nag's coefficient; null = 0.9.
+    pub momentum: Option<f32>,
+    /// RMSprop's and AdaDelta's decay; null = 0.9 (AdaDelta 0.95).
+    pub rho: Option<f32>,
+    /// Adam's and Nadam's moment decays; null = 0.9 and 0.999.
+    pub beta1: Option<f32>,
+    pub beta2: Option<f32>,
+    /// The adaptive optimizers' epsilon; null = 1e-8 (AdaDelta 1e-6).
+    pub eps: Option<f32>,
     #[schema(default = 0.001)]
     pub learning_rate: f32,
     pub lr_schedule: LrSchedule,
@@ -47,6 +56,10 @@ pub struct JobSpec {
     pub l2: f32,
     pub dropout: f32,
     pub batch_norm: bool,
+    /// Batch norm's running-statistics momentum (PyTorch's convention); null = 0.1.
+    pub bn_momentum: Option<f32>,
+    /// Batch norm's variance epsilon; null = 1e-5.
+    pub bn_eps: Option<f32>,
     pub augment: Option<AugmentConfig>,
     #[schema(default = 0.1)]
     pub validation_split: f32,
@@ -67,6 +80,11 @@ impl Default for JobSpec {
             init_std: 0.01,
             loss: Loss::CrossEntropy,
             optimizer: OptimizerKind::Adam,
+            momentum: None,
+            rho: None,
+            beta1: None,
+            beta2: None,
+            eps: None,
             learning_rate: 0.001,
             lr_schedule: LrSchedule::Constant,
             batch_size: 128,
@@ -75,6 +93,8 @@ impl Default for JobSpec {
             l2: 0.0,
             dropout: 0.0,
             batch_norm: false,
+            bn_momentum: None,
+            bn_eps: None,
             augment: None,
             validation_split: 0.1,
             k_folds: None,
@@ -244,6 +264,20 @@ impl JobSpec {
             ActivationName::Elu => check_range("activation_alpha", alpha, 0.0, 10.0, false, true)?,
             _ => check_range("activation_alpha", alpha, 0.0, 10.0, true, true)?,
         }
+        // momentum and the betas in [0, 1), rho in (0, 1), bn_momentum and the epsilons in (0, 1].
+        for (field, value, low_open, high_open) in [
+            ("momentum", self.momentum, false, true),
+            ("beta1", self.beta1, false, true),
+            ("beta2", self.beta2, false, true),
+            ("rho", self.rho, true, true),
+            ("bn_momentum", self.bn_momentum, true, false),
+            ("eps", self.eps, true, false),
+            ("bn_eps", self.bn_eps, true, false),
+        ] {
+            if let Some(v) = value {
+                check_range(field, v, 0.0, 1.0, !low_open, !high_open)?;
+            }
+        }
         if !(2..=MAX_MAXOUT_PIECES).contains(&self.maxout_pieces) {
             return fail("maxout_pieces", format!("must be 2..={MAX_MAXOUT_PIECES}"));
         }
@@ -305,8 +339,17 @@ impl JobSpec {
 
     /// The spec with the values its defaults stand for written in (what a job echoes).
     fn with_effective_values(&self) -> JobSpec {
+        let o = self.optimizer();
+        let bn = crate::nn::ModelSpec::mlp(1, &[], 1, self.activation);
         JobSpec {
             activation_alpha: Some(self.effective_alpha()),
+            momentum: Some(o.momentum),
+            rho: Some(o.rho),
+            beta1: Some(o.beta1),
+            beta2: Some(o.beta2),
+            eps: Some(o.eps),
+            bn_momentum: Some(self.bn_momentum.unwrap_or(bn.bn_momentum)),
+            bn_eps: Some(self.bn_eps.unwrap_or(bn.bn_eps)),
             ..self.clone()
         }
     }
@@ -317,6 +360,7 @@ impl JobSpec {
     }
 
     pub fn model_spec(&self, input_size: usize, classes: usize) -> ModelSpec {
+        let defaults = ModelSpec::mlp(input_size, &[], classes, self.activation);
         ModelSpec {
             input_size,
             classes,
@@ -326,11 +370,22 @@ impl JobSpec {
             maxout_pieces: self.maxout_pieces,
             batch_norm: self.batch_norm,
             dropout: self.dropout,
+            bn_momentum: self.bn_momentum.unwrap_or(defaults.bn_momentum),
+            bn_eps: self.bn_eps.unwrap_or(defaults.bn_eps),
         }
     }
 
+    /// The optimizer with its standard constants, each replaced by the spec's when given.
     pub fn optimizer(&self) -> OptimizerConfig {
-        OptimizerConfig::new(self.optimizer)
+        let standard = OptimizerConfig::new(self.optimizer);
+        OptimizerConfig {
+            momentum: self.momentum.unwrap_or(standard.momentum),
+            rho: self.rho.unwrap_or(standard.rho),
+            beta1: self.beta1.unwrap_or(standard.beta1),
+            beta2: self.beta2.unwrap_or(standard.beta2),
+            eps: self.eps.unwrap_or(standard.eps),
+            ..standard
+        }
     }
 
     pub fn regularization(&self) -> Regularization {
@@ -373,6 +428,28 @@ mod tests {
         assert_eq!(shown.activation_alpha, Some(1.0), "the echoed spec holds the value used");
     }
 
+    /// The book's code sets these by hand: the spec takes them, and echoes the values used
+    /// (each optimizer's standard ones when not given).
+    #[test]
+    fn optimizer_and_batch_norm_constants_are_settable_and_echoed() {
+        let spec = parse(r#"{"dataset":"x","optimizer":"momentum","momentum":0.5,"batch_norm":true,"bn_eps":0.001}"#)
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(spec.optimizer().momentum, 0.5);
+        let model = spec.model_spec(2, 2);
+        assert_eq!((model.bn_momentum, model.bn_eps), (0.1, 0.001));
+        let net = crate::nn::Network::build(&model, crate::nn::Init::He, &mut crate::rng::rng_from_seed(0));
+        let bn = net.batch_norm_layers().next().unwrap();
+        assert_eq!((bn.momentum, bn.eps), (0.1, 0.001), "the network is built with them");
+        let adadelta = parse(r#"{"dataset":"x","optimizer":"adadelta"}"#).unwrap().validate().unwrap();
+        assert_eq!(
+            (adadelta.rho, adadelta.eps, adadelta.beta1, adadelta.bn_momentum),
+            (Some(0.95), Some(1e-6), Some(0.9), Some(0.1)),
+            "the echoed spec holds the standard values"
+        );
+    }
+
     #[test]
     fn unknown_fields_are_rejected() {
         assert!(parse(r#"{"dataset":"mnist","learning_rat":0.1}"#).is_err());
@@ -392,6 +469,11 @@ mod tests {
             (r#"{"dataset":"x","epochs":0}"#, "epochs"),
             (r#"{"dataset":"x","dropout":1.0}"#, "dropout"),
             (r#"{"dataset":"x","l2":-1}"#, "l2"),
+            (r#"{"dataset":"x","momentum":1.0}"#, "momentum"),
+            (r#"{"dataset":"x","beta2":-0.1}"#, "beta2"),
+            (r#"{"dataset":"x","rho":0}"#, "rho"),
+            (r#"{"dataset":"x","eps":0}"#, "eps"),
+            (r#"{"dataset":"x","bn_eps":2}"#, "bn_eps"),
             (r#"{"dataset":"x","validation_split":1.0}"#, "validation_split"),
             (r#"{"dataset":"x","k_folds":1}"#, "k_folds"),
             (r#"{"dataset":"x","train_samples":0}"#, "train_samples"),

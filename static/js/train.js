@@ -34,6 +34,13 @@ const FIELDS = {
   init_std: { type: 'number', label: 'Init std (normal)', def: 0.01, step: 'any', min: 0 },
   loss: { type: 'select', label: 'Loss', options: ['cross_entropy', 'mse'], def: 'cross_entropy' },
   optimizer: { type: 'select', label: 'Optimizer', options: OPTIMIZERS, def: 'adam' },
+  momentum: { type: 'number', label: 'Momentum', def: null, nullable: true, step: 'any', min: 0, max: 0.999, help: 'Momentum and NAG (blank = 0.9).' },
+  rho: { type: 'number', label: 'ρ', def: null, nullable: true, step: 'any', min: 0, max: 0.999, help: 'RMSprop, AdaDelta decay (blank = 0.9; AdaDelta 0.95).' },
+  beta1: { type: 'number', label: 'β₁', def: null, nullable: true, step: 'any', min: 0, max: 0.999, help: 'Adam, Nadam (blank = 0.9).' },
+  beta2: { type: 'number', label: 'β₂', def: null, nullable: true, step: 'any', min: 0, max: 0.9999, help: 'Adam, Nadam (blank = 0.999).' },
+  eps: { type: 'number', label: 'ε', def: null, nullable: true, step: 'any', min: 0, help: 'Adaptive optimizers (blank = 1e-8; AdaDelta 1e-6).' },
+  bn_momentum: { type: 'number', label: 'Batch-norm momentum', def: null, nullable: true, step: 'any', min: 0, max: 1, help: 'Running statistics, PyTorch convention (blank = 0.1).' },
+  bn_eps: { type: 'number', label: 'Batch-norm ε', def: null, nullable: true, step: 'any', min: 0, help: 'Blank = 1e-5.' },
   learning_rate: { type: 'number', label: 'Learning rate', def: 0.001, step: 'any', min: 0 },
   'lr_schedule.kind': { type: 'select', label: 'Learning-rate schedule', options: ['constant', 'step', 'exponential', 'cosine'], def: 'constant' },
   'lr_schedule.every_epochs': { type: 'number', label: 'Every (epochs)', def: 3, step: 1, min: 1, showIf: ['lr_schedule.kind', ['step']] },
@@ -49,9 +56,9 @@ const FIELDS = {
 
 const GROUPS = [
   ['Data', ['dataset', 'train_samples', 'validation_split', 'k_folds', 'seed']],
-  ['Architecture', ['hidden_layers', 'activation', 'activation_alpha', 'maxout_pieces', 'batch_norm', 'dropout']],
+  ['Architecture', ['hidden_layers', 'activation', 'activation_alpha', 'maxout_pieces', 'batch_norm', 'bn_momentum', 'bn_eps', 'dropout']],
   ['Initialization', ['init', 'init_std']],
-  ['Optimization', ['loss', 'optimizer', 'learning_rate', 'lr_schedule.kind', 'lr_schedule.every_epochs', 'lr_schedule.gamma', 'lr_schedule.min_lr', 'batch_size', 'epochs']],
+  ['Optimization', ['loss', 'optimizer', 'learning_rate', 'momentum', 'rho', 'beta1', 'beta2', 'eps', 'lr_schedule.kind', 'lr_schedule.every_epochs', 'lr_schedule.gamma', 'lr_schedule.min_lr', 'batch_size', 'epochs']],
   ['Regularization', ['l1', 'l2', 'augment', ...AUGMENT.map(([k]) => `augment.${k}`)]],
 ];
 

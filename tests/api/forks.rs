@@ -192,7 +192,8 @@ async fn pairs_share_a_start_each_and_their_differences_are_summarised_per_epoch
 }
 
 /// The activation's parameter belongs to it: a fork that changes only the activation takes
-/// the new one's standard value (ELU: alpha 1), not the parent's leaky slope.
+/// the new one's standard value (ELU: alpha 1), not the parent's leaky slope; likewise the
+/// optimizer's constants.
 #[tokio::test]
 async fn a_fork_to_another_activation_takes_its_standard_parameter() {
     let app = spawn_app().await;
@@ -203,4 +204,8 @@ async fn a_fork_to_another_activation_takes_its_standard_parameter() {
     assert_eq!(body["child"]["spec"]["activation_alpha"], 1.0);
     let (_, body) = fork(&app, &parent, &json!({"change": {"activation": "elu", "activation_alpha": 0.3}})).await;
     assert!((body["child"]["spec"]["activation_alpha"].as_f64().unwrap() - 0.3).abs() < 1e-6, "{body}");
+    // Likewise the optimizer's constants: AdaDelta's own rho and eps, not Adam's.
+    let (_, body) = fork(&app, &parent, &json!({"change": {"optimizer": "adadelta"}})).await;
+    assert_eq!(body["child"]["spec"]["rho"], 0.95, "{body}");
+    assert_eq!(body["child"]["spec"]["eps"], 1e-6);
 }

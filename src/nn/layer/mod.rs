@@ -5,7 +5,7 @@
 //! is the same input the forward pass saw (the network keeps it: it is the previous layer's
 //! output), so no layer copies its input.
 
-mod batch_norm;
+pub mod batch_norm;
 mod dense;
 mod dropout;
 mod elementwise;
