@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod expr;
 pub mod jobs;
 pub mod nn;
 pub mod rng;
