@@ -8,6 +8,7 @@ pub mod evaluation;
 pub mod events;
 pub mod experiments;
 pub mod forks;
+pub mod graphs;
 pub mod guard;
 pub mod health;
 pub mod import;
@@ -165,6 +166,7 @@ pub fn routes() -> (ApiRouter, ApiRouter) {
         .merge(evaluation::router())
         .merge(predict::router())
         .merge(experiments::router())
+        .merge(graphs::router())
         .merge(import::router())
         .merge(openapi::router());
     // Event streams last as long as their job: no request timeout.

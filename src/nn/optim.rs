@@ -174,6 +174,23 @@ impl Optimizer {
     }
 }
 
+impl Optimizer {
+    /// One update of a single parameter vector with its gradient: the same update as
+    /// [`Optimizer::step`] gives a network's tensor (the optimizer-paths experiment moves a
+    /// point (x, y) on a function with it).
+    pub fn step_vector(&mut self, w: &mut [f32], g: &[f32], lr: f32) {
+        self.t += 1;
+        if self.slots.is_empty() {
+            self.slots.push(SlotState {
+                a: vec![0.0; w.len()],
+                b: vec![0.0; w.len()],
+            });
+        }
+        let slot = &mut self.slots[0];
+        update(&self.config, self.t, lr, w, g, &mut slot.a, &mut slot.b);
+    }
+}
+
 /// Tensors shorter than this are updated on one thread (a hand-off costs ~1-3 us).
 const PARALLEL_MIN_LEN: usize = 16 * 1024;
 

@@ -126,3 +126,72 @@ async fn the_page_is_served_at_the_root_and_a_missing_asset_is_a_404() {
     let r = app.client.get(app.url("/js/no-such-module.js")).send().await.unwrap();
     assert_eq!(r.status(), 404, "a typo in an asset path is not answered with the page");
 }
+
+/// The deck's backprop example, node by node; bad expressions point at their place.
+#[tokio::test]
+async fn backprop_gives_every_nodes_value_and_gradient_and_points_at_bad_input() {
+    let app = spawn_app().await;
+    let (status, r) = app
+        .post_json("/api/v1/experiments/backprop", &json!({"expression": "(x+y)*z", "values": {"x": -2, "y": 5, "z": -4}}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["output"], -12.0);
+    assert_eq!(r["gradients"], json!({"x": -4.0, "y": -4.0, "z": 3.0}));
+    let add = r["nodes"].as_array().unwrap().iter().find(|n| n["op"] == "+").unwrap();
+    assert_eq!((add["value"].as_f64(), add["grad"].as_f64()), (Some(3.0), Some(-4.0)));
+    assert_eq!(r["nodes"][r["output_id"].as_u64().unwrap() as usize]["op"], "*");
+    for (body, field, says) in [
+        (json!({"expression": "x + * y", "values": {"x": 1, "y": 2}}), "expression", "position 4"),
+        (json!({"expression": "sin(x)", "values": {"x": 1}}), "expression", "'sin'"),
+        (json!({"expression": "x / (y - 5)", "values": {"x": 1, "y": 5}}), "expression", "division by zero"),
+        (json!({"expression": "log(x)", "values": {"x": -1}}), "expression", "non-finite"),
+        (json!({"expression": "x * y", "values": {"x": 1}}), "values.y", "no value"),
+    ] {
+        let (status, err) = app.post_json("/api/v1/experiments/backprop", &body).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert!(err["error"]["message"].as_str().unwrap().contains(says), "{body}: {err}");
+    }
+}
+
+/// The book's optimizer figure: paths on x^2/20 + y^2 from (-7, 2), the first steps by hand.
+#[tokio::test]
+async fn optimizer_paths_take_the_engines_own_steps() {
+    let app = spawn_app().await;
+    let body = json!({"function": "bowl", "start": [-7, 2], "steps": 30, "optimizers": [
+        {"name": "sgd", "learning_rate": 0.95}, {"name": "momentum", "learning_rate": 0.1},
+        {"name": "adagrad", "learning_rate": 1.5}, {"name": "adam", "learning_rate": 0.3}]});
+    let (status, r) = app.post_json("/api/v1/experiments/optimizers", &body).await;
+    assert_eq!(status, 200, "{r}");
+    let paths = r["paths"].as_array().unwrap();
+    let point = |p: usize, k: usize| (paths[p]["points"][k][0].as_f64().unwrap(), paths[p]["points"][k][1].as_f64().unwrap());
+    let near = |(x, y): (f64, f64), (ex, ey): (f64, f64)| (x - ex).abs() < 1e-5 && (y - ey).abs() < 1e-5;
+    // Gradient (x/10, 2y) = (-0.7, 4) at the start.
+    assert!(near(point(0, 1), (-6.335, -1.8)), "sgd: {:?}", point(0, 1));
+    assert!(near(point(1, 1), (-6.93, 1.6)), "momentum step 1: {:?}", point(1, 1));
+    // v = 0.9 v - 0.1 g at (-6.93, 1.6): (0.063 + 0.0693, -0.36 - 0.32).
+    assert!(near(point(1, 2), (-6.7977, 0.92)), "momentum step 2: {:?}", point(1, 2));
+    // Adam's first step is lr * sign(g).
+    assert!(near(point(3, 1), (-6.7, 1.7)), "adam: {:?}", point(3, 1));
+    for p in paths {
+        assert_eq!(p["points"].as_array().unwrap().len(), 31);
+        assert_eq!(p["values"].as_array().unwrap().len(), 31);
+        let (first, last) = (p["values"][0].as_f64().unwrap(), p["values"][30].as_f64().unwrap());
+        assert!(last < first, "{} went down the bowl: {first} -> {last}", p["optimizer"]);
+    }
+    // A path that leaves the finite range stops and says when.
+    let (_, r) = app
+        .post_json("/api/v1/experiments/optimizers", &json!({"expression": "exp(x*y)", "start": [1, 1], "steps": 50,
+            "optimizers": [{"name": "sgd", "learning_rate": 50}]}))
+        .await;
+    assert!(r["paths"][0]["stopped"].as_str().unwrap().starts_with("stopped after step"), "{r}");
+    for (body, field) in [
+        (json!({"expression": "x + z", "start": [0, 0], "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}), "expression"),
+        (json!({"function": "bowl", "start": [0, 0], "steps": 0, "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}), "steps"),
+        (json!({"function": "bowl", "start": [0, 0], "optimizers": []}), "optimizers"),
+        (json!({"function": "bowl", "start": [0, 0], "optimizers": [{"name": "adam", "learning_rate": 0.1, "beta1": 1.5}]}), "optimizers[0].beta1"),
+        (json!({"start": [0, 0], "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}), "expression"),
+    ] {
+        let (status, err) = app.post_json("/api/v1/experiments/optimizers", &body).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+    }
+}
