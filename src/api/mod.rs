@@ -1,6 +1,7 @@
 //! The HTTP API (see README / API.md): one module per resource, each with its `router()`
 //! of full paths (`/api/v1/...`, `/v2/...`), and `openapi` documenting them all.
 
+pub mod augment;
 pub mod auth;
 pub mod datasets;
 pub mod error;
@@ -167,6 +168,7 @@ pub fn routes() -> (ApiRouter, ApiRouter) {
         .merge(predict::router())
         .merge(experiments::router())
         .merge(graphs::router())
+        .merge(augment::router())
         .merge(import::router())
         .merge(openapi::router());
     // Event streams last as long as their job: no request timeout.

@@ -195,3 +195,32 @@ async fn optimizer_paths_take_the_engines_own_steps() {
         assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
     }
 }
+
+/// The augmentation preview draws with the trainer's own augmentation: the identity leaves
+/// the digit as it is, a warp changes it, the same seed gives the same draws, and a value
+/// beyond a JobSpec's limits is a 422 naming it.
+#[tokio::test]
+async fn the_augmentation_preview_shows_a_digit_and_its_draws() {
+    let app = spawn_app().await;
+    let (status, plain) = app
+        .post_json("/api/v1/experiments/augment", &json!({"index": 3, "count": 2}))
+        .await;
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(plain["original"].as_array().unwrap().len(), 28);
+    assert_eq!(plain["augmented"][0], plain["original"], "no augmentation: the digit itself");
+    let body = json!({"index": 3, "count": 4, "seed": 9, "augment": {"max_rotation_deg": 20, "max_shift_px": 2}});
+    let (_, warped) = app.post_json("/api/v1/experiments/augment", &body).await;
+    assert_eq!(warped["augmented"].as_array().unwrap().len(), 4);
+    assert_eq!(warped["label"], plain["label"]);
+    assert_ne!(warped["augmented"][0], warped["original"]);
+    assert_ne!(warped["augmented"][0], warped["augmented"][1], "each draw its own");
+    assert_eq!(app.post_json("/api/v1/experiments/augment", &body).await.1, warped, "the same seed, the same draws");
+    for (body, field) in [
+        (json!({"augment": {"max_scale": 1.5}}), "augment.max_scale"),
+        (json!({"count": 0}), "count"),
+        (json!({"index": 10_000_000}), "index"),
+    ] {
+        let (status, err) = app.post_json("/api/v1/experiments/augment", &body).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+    }
+}
