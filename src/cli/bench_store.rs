@@ -78,6 +78,8 @@ async fn round_trips(store: &dyn Store, id: &str, bytes: usize, rounds: usize) -
             weight_norms: vec![],
             samples: 1,
             seconds: 0.0,
+            eval_train_accuracy: None,
+            test: None,
         };
         let row = EpochRow::new(&metrics, round as i64 + 1);
         let start = Instant::now();

@@ -44,6 +44,15 @@ pub struct EpochRow {
     pub val_loss: Option<f64>,
     /// L2 norm of each dense layer's weights at the end of the epoch, input side first.
     pub weight_norms: Vec<Option<f64>>,
+    /// The training rows' accuracy in eval mode (no dropout, running batch-norm statistics),
+    /// when the spec asks for it (`eval_train_accuracy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_train_accuracy: Option<f64>,
+    /// The test set's loss and accuracy after the epoch, when asked (`epoch_test_metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
 }
 
 fn finite(v: f32) -> Option<f64> {
@@ -67,6 +76,9 @@ impl EpochRow {
             samples: Some(m.samples as i64),
             grad_norms: series(&m.grad_norms),
             weight_norms: series(&m.weight_norms),
+            eval_train_accuracy: m.eval_train_accuracy.and_then(finite),
+            test_loss: m.test.and_then(|t| finite(t.loss)),
+            test_accuracy: m.test.and_then(|t| finite(t.accuracy)),
         }
     }
 }
@@ -102,6 +114,9 @@ pub(crate) struct StoredEpoch {
     pub samples: Option<i64>,
     pub grad_norms: String,
     pub weight_norms: String,
+    pub eval_train_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
 }
 
 impl From<StoredEpoch> for EpochRow {
@@ -120,6 +135,9 @@ impl From<StoredEpoch> for EpochRow {
             samples: r.samples,
             grad_norms: series(&r.grad_norms),
             weight_norms: series(&r.weight_norms),
+            eval_train_accuracy: r.eval_train_accuracy,
+            test_loss: r.test_loss,
+            test_accuracy: r.test_accuracy,
         }
     }
 }

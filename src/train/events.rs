@@ -22,6 +22,12 @@ pub struct EpochMetrics {
     /// Training samples seen in the epoch (samples / seconds = throughput).
     pub samples: usize,
     pub seconds: f32,
+    /// The training rows' accuracy in eval mode (JobSpec `eval_train_accuracy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_train_accuracy: Option<f32>,
+    /// The test set's loss and accuracy after the epoch (JobSpec `epoch_test_metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Evaluation>,
 }
 
 /// Mean mini-batch loss over the steps since the previous sample.

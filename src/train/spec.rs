@@ -66,6 +66,13 @@ pub struct JobSpec {
     pub k_folds: Option<usize>,
     pub train_samples: Option<usize>,
     pub seed: u64,
+    /// After each epoch, also measure the training rows' accuracy in eval mode (no dropout,
+    /// batch norm's running statistics): `train_accuracy` is the mean over the epoch's
+    /// mini-batches in training mode.
+    pub eval_train_accuracy: bool,
+    /// After each epoch, also measure the test set's loss and accuracy (the book's train/test
+    /// figures; the test set then guides nothing but the picture).
+    pub epoch_test_metrics: bool,
 }
 
 impl Default for JobSpec {
@@ -100,6 +107,8 @@ impl Default for JobSpec {
             k_folds: None,
             train_samples: None,
             seed: 42,
+            eval_train_accuracy: false,
+            epoch_test_metrics: false,
         }
     }
 }

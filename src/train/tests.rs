@@ -387,3 +387,30 @@ fn a_k_fold_run_resumed_mid_fold_or_at_a_fold_boundary_continues_exactly_as_the_
         Err(TrainError::Data(_))
     ));
 }
+
+/// The book's train/test figures: eval-mode training accuracy and test metrics per epoch,
+/// measured without touching the RNG (every other value as in a run without them); the last
+/// epoch's test metrics are the final test evaluation.
+#[test]
+fn asked_for_per_epoch_measurements_change_nothing_else() {
+    let data = crate::data::toy_dataset(crate::data::Toy::Circle, 200, &mut crate::rng::rng_from_seed(4));
+    let test = crate::data::toy_dataset(crate::data::Toy::Circle, 100, &mut crate::rng::rng_from_seed(5));
+    let mm = MatMul::single();
+    let plain = fork_spec(11);
+    let mut asked = plain.clone().into_inner();
+    (asked.eval_train_accuracy, asked.epoch_test_metrics) = (true, true);
+    let mut a = Recorder::default();
+    let outcome = train(&asked.validate().unwrap(), &data, &test, &mm, &mut a).unwrap();
+    let mut b = Recorder::default();
+    train(&plain, &data, &test, &mm, &mut b).unwrap();
+    let stripped: Vec<EpochMetrics> = a
+        .epochs
+        .iter()
+        .map(|m| EpochMetrics { eval_train_accuracy: None, test: None, ..without_time(m) })
+        .collect();
+    assert_eq!(stripped, b.epochs.iter().map(without_time).collect::<Vec<_>>());
+    assert!(a.epochs.iter().all(|m| m.eval_train_accuracy.is_some_and(|v| (0.0..=1.0).contains(&v))));
+    assert_eq!(a.epochs.last().unwrap().test, Some(outcome.test));
+    // Dropout 0.3: training-mode accuracy and eval-mode accuracy differ somewhere.
+    assert!(a.epochs.iter().any(|m| Some(m.train_accuracy) != m.eval_train_accuracy));
+}

@@ -154,6 +154,8 @@ impl Run {
                 .collect(),
             samples: seen,
             seconds: started.elapsed().as_secs_f32(),
+            eval_train_accuracy: None,
+            test: None,
         };
         Ok(metrics)
     }
@@ -277,7 +279,8 @@ pub fn train_resumable(
                     val_idx: &val_idx,
                     fold: None,
                 };
-                let metrics = run.epoch(spec, train_set, plan, mm, obs)?;
+                let mut metrics = run.epoch(spec, train_set, plan, mm, obs)?;
+                measure_asked(spec, &run.network, (train_set, &train_idx), test_set, mm, &mut metrics);
                 if obs.wants_checkpoints() {
                     obs.checkpoint(checkpoint::encode(&run, &train_idx, &val_idx, None));
                 }
@@ -332,7 +335,8 @@ pub fn train_resumable(
                         val_idx: &val_idx,
                         fold: Some(i + 1),
                     };
-                    let metrics = run.epoch(spec, train_set, plan, mm, obs)?;
+                    let mut metrics = run.epoch(spec, train_set, plan, mm, obs)?;
+                    measure_asked(spec, &run.network, (train_set, &train_idx), test_set, mm, &mut metrics);
                     if obs.wants_checkpoints() {
                         obs.checkpoint(checkpoint::encode(&run, &train_idx, &val_idx, Some(&progress)));
                     }
@@ -363,6 +367,25 @@ pub fn train_resumable(
         kfold,
         train_seconds: started.elapsed().as_secs_f32(),
     })
+}
+
+/// The epoch's optional measurements (eval-mode training accuracy, test metrics), in
+/// inference mode: they draw nothing from the RNG, so asking for them changes no other value.
+fn measure_asked(
+    spec: &ValidSpec,
+    net: &Network,
+    (train_set, train_idx): (&Dataset, &[usize]),
+    test_set: &Dataset,
+    mm: &MatMul,
+    metrics: &mut EpochMetrics,
+) {
+    if spec.eval_train_accuracy {
+        metrics.eval_train_accuracy = Some(evaluate(net, train_set, train_idx, spec.loss, mm).accuracy);
+    }
+    if spec.epoch_test_metrics && !test_set.is_empty() {
+        let all: Vec<usize> = (0..test_set.len()).collect();
+        metrics.test = Some(evaluate(net, test_set, &all, spec.loss, mm));
+    }
 }
 
 fn decode_checkpoint(bytes: &[u8], spec: &ValidSpec, data: &Dataset) -> Result<checkpoint::Checkpoint, TrainError> {

@@ -217,13 +217,18 @@ export function jobCharts(metrics) {
   const x = (r) => r.epochs_done;
   const xLabel = folds ? 'epoch (all folds in order)' : 'epoch';
   const pts = (key) => rows.map((r, i) => [x(r, i), r[key]]);
+  const has = (key) => rows.some((r) => Number.isFinite(r[key]));
   const layers = Math.max(0, ...rows.map((r) => (r.grad_norms || []).length));
   const integerX = true;
   return [
+    // Test curves and eval-mode training accuracy appear when the spec asked for them.
     lineChart({ id: 'chart-loss', title: 'Loss', xLabel, yLabel: 'loss', integerX,
-      series: [{ name: 'train', points: pts('train_loss') }, { name: 'validation', points: pts('val_loss'), dash: '6 4' }] }),
+      series: [{ name: 'train', points: pts('train_loss') }, { name: 'validation', points: pts('val_loss'), dash: '6 4' },
+        ...(has('test_loss') ? [{ name: 'test', points: pts('test_loss'), dash: '2 3' }] : [])] }),
     lineChart({ id: 'chart-accuracy', title: 'Accuracy', xLabel, yLabel: 'accuracy', integerX,
-      series: [{ name: 'train', points: pts('train_accuracy') }, { name: 'validation', points: pts('val_accuracy'), dash: '6 4' }] }),
+      series: [{ name: 'train', points: pts('train_accuracy') }, { name: 'validation', points: pts('val_accuracy'), dash: '6 4' },
+        ...(has('eval_train_accuracy') ? [{ name: 'train (eval mode)', points: pts('eval_train_accuracy'), dash: '1 3' }] : []),
+        ...(has('test_accuracy') ? [{ name: 'test', points: pts('test_accuracy'), dash: '2 3' }] : [])] }),
     lineChart({ id: 'chart-grad-norms', title: 'Gradient norm per layer (vanishing gradients)', xLabel, yLabel: '‖∂L/∂W‖', logY: true, integerX,
       series: [...Array(layers).keys()].map((l) => ({
         name: l === 0 ? 'layer 1 (input side)' : l === layers - 1 ? `layer ${l + 1} (output)` : `layer ${l + 1}`,

@@ -24,6 +24,8 @@ const FIELDS = {
   validation_split: { type: 'number', label: 'Validation split', def: 0.1, step: 'any', min: 0, max: 0.9, help: 'Fraction of the training set held out for validation.' },
   k_folds: { type: 'number', label: 'k folds', def: null, nullable: true, step: 1, min: 2, help: 'k ≥ 2 for k-fold cross-validation (blank = off).' },
   seed: { type: 'number', label: 'Seed', def: 42, step: 1, min: 0, help: 'Same spec and seed = identical history.' },
+  eval_train_accuracy: { type: 'checkbox', label: 'Training accuracy in eval mode', def: false, help: 'Also measure the training rows after each epoch without dropout (the book’s train curve).' },
+  epoch_test_metrics: { type: 'checkbox', label: 'Test metrics every epoch', def: false, help: 'Also measure the test set after each epoch (the book’s train/test figures).' },
   hidden_layers: { type: 'layers', label: 'Hidden layers', def: [256, 128], help: 'Units per hidden layer, e.g. “256, 128”; blank = softmax regression.' },
   activation: { type: 'select', label: 'Activation', options: ACTIVATIONS, def: 'relu' },
   activation_alpha: { type: 'number', label: 'Activation α', def: null, nullable: true, step: 'any', help: 'Leaky ReLU slope / ELU α (blank = the standard value: 0.01 for leaky ReLU, 1 for ELU).' },
@@ -55,7 +57,7 @@ const FIELDS = {
 };
 
 const GROUPS = [
-  ['Data', ['dataset', 'train_samples', 'validation_split', 'k_folds', 'seed']],
+  ['Data', ['dataset', 'train_samples', 'validation_split', 'k_folds', 'seed', 'eval_train_accuracy', 'epoch_test_metrics']],
   ['Architecture', ['hidden_layers', 'activation', 'activation_alpha', 'maxout_pieces', 'batch_norm', 'bn_momentum', 'bn_eps', 'dropout']],
   ['Initialization', ['init', 'init_std']],
   ['Optimization', ['loss', 'optimizer', 'learning_rate', 'momentum', 'rho', 'beta1', 'beta2', 'eps', 'lr_schedule.kind', 'lr_schedule.every_epochs', 'lr_schedule.gamma', 'lr_schedule.min_lr', 'batch_size', 'epochs']],

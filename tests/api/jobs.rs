@@ -277,3 +277,27 @@ async fn a_k_fold_job_reports_each_fold_and_their_mean_and_std() {
     app.wait_finished(&plain).await;
     assert!(app.job(&plain).await["result"].get("kfold").is_none());
 }
+
+/// `eval_train_accuracy` and `epoch_test_metrics` put the book's train/test curves in the
+/// history; without them the rows carry neither.
+#[tokio::test]
+async fn per_epoch_test_metrics_and_eval_mode_training_accuracy_are_in_the_history_when_asked() {
+    let app = spawn_app().await;
+    let mut spec = xor_spec(4);
+    spec["eval_train_accuracy"] = json!(true);
+    spec["epoch_test_metrics"] = json!(true);
+    let id = app.submit(&spec).await;
+    let job = app.wait_finished(&id).await;
+    let rows = app.metrics(&id).await["epochs"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        for key in ["eval_train_accuracy", "test_loss", "test_accuracy"] {
+            assert!(r[key].is_number(), "{key} in {r}");
+        }
+    }
+    assert_eq!(rows[3]["test_accuracy"], job["result"]["test_accuracy"], "the last epoch's is the final test");
+    let plain = app.submit(&xor_spec(2)).await;
+    app.wait_finished(&plain).await;
+    let row = app.metrics(&plain).await["epochs"][0].clone();
+    assert!(row.get("test_loss").is_none() && row.get("eval_train_accuracy").is_none(), "{row}");
+}

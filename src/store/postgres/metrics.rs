@@ -32,12 +32,14 @@ pub async fn record_epoch(
     let json = |values: &[Option<f64>]| serde_json::to_string(values).expect("numbers serialise");
     sqlx::query(
         "INSERT INTO epochs (job_id, epochs_done, fold, epoch, train_loss, train_accuracy, val_loss, val_accuracy, \
-         learning_rate, seconds, samples, grad_norms, weight_norms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         learning_rate, seconds, samples, grad_norms, weight_norms, eval_train_accuracy, test_loss, test_accuracy) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (job_id, epochs_done) DO UPDATE SET fold = EXCLUDED.fold, epoch = EXCLUDED.epoch, \
          train_loss = EXCLUDED.train_loss, train_accuracy = EXCLUDED.train_accuracy, val_loss = EXCLUDED.val_loss, \
          val_accuracy = EXCLUDED.val_accuracy, learning_rate = EXCLUDED.learning_rate, seconds = EXCLUDED.seconds, \
-         samples = EXCLUDED.samples, grad_norms = EXCLUDED.grad_norms, weight_norms = EXCLUDED.weight_norms",
+         samples = EXCLUDED.samples, grad_norms = EXCLUDED.grad_norms, weight_norms = EXCLUDED.weight_norms, \
+         eval_train_accuracy = EXCLUDED.eval_train_accuracy, test_loss = EXCLUDED.test_loss, \
+         test_accuracy = EXCLUDED.test_accuracy",
     )
     .bind(job_id)
     .bind(row.epochs_done)
@@ -52,6 +54,9 @@ pub async fn record_epoch(
     .bind(row.samples)
     .bind(json(&row.grad_norms))
     .bind(json(&row.weight_norms))
+    .bind(row.eval_train_accuracy)
+    .bind(row.test_loss)
+    .bind(row.test_accuracy)
     .execute(&mut *tx)
     .await?;
     insert_steps(&mut tx, job_id, steps).await?;
@@ -117,7 +122,8 @@ async fn insert_steps(tx: &mut Transaction<'_, Postgres>, job_id: &str, steps: &
 pub async fn epochs_since(pool: &PgPool, job_id: &str, since: i64) -> sqlx::Result<Vec<EpochRow>> {
     let rows = sqlx::query_as::<_, StoredEpoch>(
         "SELECT epochs_done, fold, epoch, train_loss, train_accuracy, val_loss, val_accuracy, learning_rate, \
-         seconds, samples, grad_norms, weight_norms FROM epochs WHERE job_id = $1 AND epochs_done > $2 \
+         seconds, samples, grad_norms, weight_norms, eval_train_accuracy, test_loss, test_accuracy \
+         FROM epochs WHERE job_id = $1 AND epochs_done > $2 \
          ORDER BY epochs_done",
     )
     .bind(job_id)

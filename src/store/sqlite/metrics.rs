@@ -36,8 +36,8 @@ pub async fn record_epoch(
     let json = |values: &[Option<f64>]| serde_json::to_string(values).expect("numbers serialise");
     sqlx::query(
         "INSERT OR REPLACE INTO epochs (job_id, epochs_done, fold, epoch, train_loss, train_accuracy, val_loss, \
-         val_accuracy, learning_rate, seconds, samples, grad_norms, weight_norms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         val_accuracy, learning_rate, seconds, samples, grad_norms, weight_norms, eval_train_accuracy, test_loss, \
+         test_accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(job_id)
     .bind(row.epochs_done)
@@ -52,6 +52,9 @@ pub async fn record_epoch(
     .bind(row.samples)
     .bind(json(&row.grad_norms))
     .bind(json(&row.weight_norms))
+    .bind(row.eval_train_accuracy)
+    .bind(row.test_loss)
+    .bind(row.test_accuracy)
     .execute(&mut *tx)
     .await?;
     insert_steps(&mut tx, job_id, steps).await?;
@@ -110,7 +113,8 @@ async fn insert_steps(tx: &mut Transaction<'_, Sqlite>, job_id: &str, steps: &[S
 pub async fn epochs_since(pool: &SqlitePool, job_id: &str, since: i64) -> sqlx::Result<Vec<EpochRow>> {
     let rows = sqlx::query_as::<_, StoredEpoch>(
         "SELECT epochs_done, fold, epoch, train_loss, train_accuracy, val_loss, val_accuracy, learning_rate, \
-         seconds, samples, grad_norms, weight_norms FROM epochs WHERE job_id = ? AND epochs_done > ? \
+         seconds, samples, grad_norms, weight_norms, eval_train_accuracy, test_loss, test_accuracy \
+         FROM epochs WHERE job_id = ? AND epochs_done > ? \
          ORDER BY epochs_done",
     )
     .bind(job_id)
