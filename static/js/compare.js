@@ -195,7 +195,12 @@ export async function mount(root, ctx, route) {
       lineChart({ id: 'compare-val-accuracy', title: 'Validation accuracy', xLabel: 'epoch', yLabel: 'accuracy', series: series('val_accuracy'), integerX: true }),
       lineChart({ id: 'compare-train-accuracy', title: 'Training accuracy', xLabel: 'epoch', yLabel: 'accuracy', series: series('train_accuracy'), integerX: true }),
       lineChart({ id: 'compare-grad-layers', title: 'Gradient norm per layer, last epoch (input side = layer 1)', xLabel: 'dense layer', yLabel: '‖∂L/∂W‖', logY: true, series: lastGrads, integerX: true }),
-      lineChart({ id: 'compare-grad-first', title: 'Gradient norm of the first layer', xLabel: 'epoch', yLabel: '‖∂L/∂W₁‖', logY: true, series: firstLayer, integerX: true }));
+      lineChart({ id: 'compare-grad-first', title: 'Gradient norm of the first layer', xLabel: 'epoch', yLabel: '‖∂L/∂W₁‖', logY: true, series: firstLayer, integerX: true }),
+      // Per iteration, as the book's optimizer figure: with a few epochs, epoch points alone
+      // make every optimizer look alike.
+      lineChart({ id: 'compare-steps', title: 'Mini-batch loss per iteration (sampled)', xLabel: 'iteration', yLabel: 'loss', integerX: true,
+        series: entries.map((e) => ({ name: e.label, color: e.color, noDots: true, width: 1.2,
+          points: e.metrics.steps.map((st) => [st.step, st.loss]) })) }));
     renderDiffs(entries);
     // A fork among the jobs: its paired interval, mounted once (it polls by itself).
     const forked = entries.find((e) => e.job.fork);

@@ -109,6 +109,10 @@ describe('the nnlab web page', () => {
     await waitFor(async () => (await page.$$('#compare-val-loss path[data-points]')).length === 2, { what: 'two curves' });
     const legend = await page.$$eval('#compare-val-loss .legend li', (li) => li.map((l) => l.textContent));
     assert.deepEqual(legend, ['no batch_norm', 'batch_norm']);
+    // The sampled mini-batch losses per iteration, one curve per job.
+    await waitFor(async () => (await page.$$('#compare-steps path[data-points]')).length === 2, { what: 'two step curves' });
+    const stepPoints = await page.$$eval('#compare-steps path[data-points]', (ps) => ps.map((p) => Number(p.dataset.points)));
+    assert.ok(stepPoints.every((n) => n > 10), `sampled steps: ${stepPoints}`);
     await screenshot(page, 'desktop-compare');
     noErrors();
   });
