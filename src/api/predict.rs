@@ -21,7 +21,7 @@ use crate::nn::{MatMul, Network};
 use utoipa_axum::routes;
 
 pub fn router() -> ApiRouter {
-    ApiRouter::new().routes(routes!(predict))
+    ApiRouter::new().routes(routes!(predict)).routes(routes!(predict_many))
 }
 
 pub(super) use super::rows::MAX_ROWS;
@@ -86,7 +86,22 @@ pub(crate) async fn predict(
 ) -> Result<Json<PredictResponse>, AppError> {
     let started = std::time::Instant::now();
     let net = load_network(&state, &id).await?;
-    let width = net.spec.input_size;
+    let (x, input_image) = input_rows(&state, req, net.spec.input_size).await?;
+    let predictions = predict_rows(&state, &net, x).await?;
+    state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
+    Ok(Json(PredictResponse {
+        predictions,
+        input_image,
+    }))
+}
+
+/// The request's rows for a model of `width` inputs (checked once, whatever the number of
+/// models), and for a PNG the 28x28 image the model(s) receive.
+async fn input_rows(
+    state: &AppState,
+    req: PredictRequest,
+    width: usize,
+) -> Result<(Array2<f32>, Option<Vec<f32>>), AppError> {
     let given = [req.inputs.is_some(), req.images.is_some(), req.png_base64.is_some()]
         .iter()
         .filter(|&&b| b)
@@ -139,11 +154,87 @@ pub(crate) async fn predict(
         Array2::from_shape_vec((1, width), pixels)
     }
     .expect("rows have the model's width");
-    let predictions = predict_rows(&state, &net, x).await?;
+    Ok((x, input_image))
+}
+
+/// Models one multi-model prediction may ask.
+pub const MAX_MODELS: usize = 8;
+
+/// `POST /api/v1/predict`: the rows (or image) of [`PredictRequest`] and the models.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MultiPredictRequest {
+    /// 1..=8 models of the same input size.
+    model_ids: Vec<String>,
+    #[serde(flatten)]
+    input: PredictRequest,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelPredictions {
+    pub model_id: String,
+    pub predictions: Vec<Prediction>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MultiPredictResponse {
+    /// For `png_base64`: the 28x28 image every model received, as 28 rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_image: Option<Vec<Vec<f32>>>,
+    /// In the order of `model_ids`.
+    pub results: Vec<ModelPredictions>,
+}
+
+/// One input, several models: the input is checked and preprocessed once, and every model
+/// answers for the same rows (a drawn digit: the same 28x28 image).
+#[utoipa::path(post, path = "/api/v1/predict", tag = "models",
+    request_body = MultiPredictRequest,
+    responses(
+        (status = 200, description = "Each model's predictions", body = MultiPredictResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "An unknown model (`model_ids[i]`), models of different input sizes, \
+            or a bad input (`field` names it)", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Too many heavy requests at once", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
+pub(crate) async fn predict_many(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<MultiPredictRequest>,
+) -> Result<Json<MultiPredictResponse>, AppError> {
+    let started = std::time::Instant::now();
+    if !(1..=MAX_MODELS).contains(&req.model_ids.len()) {
+        return Err(AppError::invalid("model_ids", format!("give 1..={MAX_MODELS} model ids")));
+    }
+    let mut nets = Vec::with_capacity(req.model_ids.len());
+    for (i, id) in req.model_ids.iter().enumerate() {
+        let net = load_network(&state, id).await.map_err(|e| match e {
+            AppError::NotFound(_) => AppError::invalid(format!("model_ids[{i}]"), format!("no model with id {id}")),
+            e => e,
+        })?;
+        if let Some(first) = nets.first().map(|n: &Arc<Network>| n.spec.input_size)
+            && net.spec.input_size != first
+        {
+            return Err(AppError::invalid(
+                format!("model_ids[{i}]"),
+                format!("takes {} inputs, model_ids[0] takes {first}: one input cannot suit both", net.spec.input_size),
+            ));
+        }
+        nets.push(net);
+    }
+    let (x, input_image) = input_rows(&state, req.input, nets[0].spec.input_size).await?;
+    let mut results = Vec::with_capacity(nets.len());
+    for (id, net) in req.model_ids.iter().zip(&nets) {
+        results.push(ModelPredictions {
+            model_id: id.clone(),
+            predictions: predict_rows(&state, net, x.clone()).await?,
+        });
+    }
     state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
-    Ok(Json(PredictResponse {
-        predictions,
-        input_image,
+    Ok(Json(MultiPredictResponse {
+        input_image: input_image.map(|pixels| pixels.chunks(28).map(<[f32]>::to_vec).collect()),
+        results,
     }))
 }
 
