@@ -39,6 +39,8 @@ fn metrics(epoch: usize) -> EpochMetrics {
         weight_norms: vec![1.0, 2.0],
         samples: 4,
         seconds: 0.01,
+        eval_train_accuracy: None,
+        test: None,
     }
 }
 
