@@ -39,6 +39,8 @@ async function request(method, path, body, signal) {
   return data;
 }
 
+let openapi = null;
+
 export const api = {
   datasets: (signal) => request('GET', '/datasets', undefined, signal).then((d) => d.datasets),
   datasetSample: (name, n = 300, seed = 0, signal) =>
@@ -71,6 +73,25 @@ export const api = {
   predict: (id, body, signal) => request('POST', `/models/${encodeURIComponent(id)}/predict`, body, signal),
   perceptron: (weights, bias, signal) => request('POST', '/perceptron', { weights, bias }, signal),
   activations: (params, signal) => request('POST', '/experiments/activations', params, signal),
+  /** An expression's computational graph: every node's value and d output / d node. */
+  backprop: (expression, values, signal) => request('POST', '/experiments/backprop', { expression, values }, signal),
+  /** The optimizers' paths on a function of (x, y): {function|expression, start, steps, optimizers}. */
+  optimizerPaths: (body, signal) => request('POST', '/experiments/optimizers', body, signal),
+  /** Augmented copies of an MNIST test image: {index, count, seed, augment} -> {label, original, augmented}. */
+  augment: (body, signal) => request('POST', '/experiments/augment', body, signal),
+  /**
+   * Whether this server serves `method path` (e.g. 'POST', '/api/v1/experiments/augment'),
+   * from its OpenAPI document: every route is declared there, so a page can find out
+   * without calling a missing route (a 404 shows up as a console error). Read once per page
+   * load; null when the document cannot be read.
+   */
+  serves: async (method, path) => {
+    // Not tied to a view's signal: the promise is shared by later views.
+    openapi = openapi || request('GET', '/openapi.json').catch(() => { openapi = null; return null; });
+    const doc = await openapi;
+    if (!doc) return null;
+    return Boolean(doc.paths && doc.paths[path] && doc.paths[path][method.toLowerCase()]);
+  },
   /** Sweeps, newest first: [{id, name, status, created_at, finished_at}]. */
   sweeps: (signal) => request('GET', '/sweeps', undefined, signal).then((d) => d.sweeps),
   /** One sweep: its trials (states, best values, decisions), best trial and leaderboard. */

@@ -8,15 +8,18 @@ const SVG = 'http://www.w3.org/2000/svg';
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf',
   '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
 
-function s(tag, attrs = {}, text) {
+/** An SVG element with attributes (null/undefined ones skipped) and optional text. */
+export function svgEl(tag, attrs = {}, text) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) el.setAttribute(k, v);
   if (text !== undefined) el.textContent = text;
   return el;
 }
 
+const s = svgEl;
+
 /** About `count` round tick values covering [lo, hi]. */
-function ticks(lo, hi, count = 5) {
+export function ticks(lo, hi, count = 5) {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));

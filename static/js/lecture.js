@@ -1,10 +1,17 @@
 // lecture.js — the lecture corner: a perceptron playground (truth table from the API and the
-// decision line on the unit square, gate presets, the XOR net NAND+OR->AND), the weight-init
-// activation-histogram experiment, and decision boundaries of models trained on 2-D sets.
+// decision line on the unit square, gate presets, the XOR net NAND+OR->AND and its hidden
+// space), the weight-init activation-histogram experiment, and decision boundaries of models
+// trained on 2-D sets. The other widgets live in their own modules, mounted here in the
+// lecture's order: activation functions, backprop on a graph, optimizer paths, augmentation.
 
 import { api, ApiError, TERMINAL } from './api.js';
 import { h, fill, fmt, pct, errorBox, isAbort, specSummary } from './dom.js';
 import { histogram, PALETTE } from './charts.js';
+import { activationPlotSection } from './lecture-activations.js';
+import { graphSection } from './lecture-graph.js';
+import { pathsSection } from './lecture-paths.js';
+import { augmentSection } from './lecture-augment.js';
+import { xorPlanes } from './lecture-xor.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const GATES = {
@@ -23,10 +30,12 @@ const TOY_SPECS = {
 export async function mount(root, ctx, route) {
   root.append(
     h('h1#view-title', 'Lecture corner'),
-    h('p.lede', 'Small experiments from the lecture: a perceptron you can tune by hand, how weight initialization shapes the activations of a deep net, and what boundary a trained network draws.'),
-    h('nav.toc', { 'aria-label': 'On this page' }, h('a', { href: '#/lecture', 'data-scroll': 'perceptron' }, 'Perceptron'), ' · ',
-      h('a', { href: '#/lecture', 'data-scroll': 'activations' }, 'Activation histograms'), ' · ',
-      h('a', { href: '#/lecture', 'data-scroll': 'boundary' }, 'Decision boundaries')));
+    h('p.lede', 'Small experiments from the lecture: a perceptron you can tune by hand, activation functions and their derivatives, backpropagation gate by gate, the optimizers’ paths, how weight initialization shapes the activations of a deep net, data augmentation, and what boundary a trained network draws.'),
+    h('nav.toc', { 'aria-label': 'On this page' }, [
+      ['perceptron', 'Perceptron'], ['activation-plot', 'Activation functions'], ['graph-widget', 'Backprop'],
+      ['paths-widget', 'Optimizers'], ['activations', 'Activation histograms'], ['augment-preview', 'Augmentation'],
+      ['boundary', 'Decision boundaries'],
+    ].map(([id, text], i) => [i ? ' · ' : null, h('a', { href: '#/lecture', 'data-scroll': id }, text)])));
   root.querySelector('nav.toc').addEventListener('click', (ev) => {
     const a = ev.target.closest('a[data-scroll]');
     if (!a) return;
@@ -35,7 +44,8 @@ export async function mount(root, ctx, route) {
     target.scrollIntoView({ behavior: 'smooth' });
     target.querySelector('h2').focus();
   });
-  root.append(perceptronSection(ctx), activationSection(ctx), boundarySection(ctx, route));
+  root.append(perceptronSection(ctx), activationPlotSection(), graphSection(ctx), pathsSection(ctx),
+    activationSection(ctx), augmentSection(ctx), boundarySection(ctx, route));
 }
 
 // ---------------------------------------------------------------- perceptron
@@ -163,17 +173,20 @@ async function xorNet(ctx, box) {
       api.perceptron(GATES.OR.w, GATES.OR.b, ctx.signal),
       api.perceptron(GATES.AND.w, GATES.AND.b, ctx.signal)]);
     const out = (table, x1, x2) => table.rows.find((r) => r.inputs[0] === x1 && r.inputs[1] === x2).output;
+    const rows = [[0, 0], [0, 1], [1, 0], [1, 1]].map(([x1, x2]) => {
+      const s1 = out(nand, x1, x2), s2 = out(or, x1, x2);
+      return { x1, x2, s1, s2, y: out(and, s1, s2) };
+    });
     fill(box,
       h('h3', 'XOR needs two layers'),
       h('p', 'No single line separates XOR’s ones from its zeros. Two layers do: s₁ = NAND(x₁, x₂), s₂ = OR(x₁, x₂), y = AND(s₁, s₂).'),
       h('table#xor-table.truth',
         h('caption', 'The two-layer XOR network, every gate a perceptron from above'),
         h('thead', h('tr', ['x₁', 'x₂', 's₁ = NAND', 's₂ = OR', 'y = AND(s₁, s₂)'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', [[0, 0], [0, 1], [1, 0], [1, 1]].map(([x1, x2]) => {
-          const s1 = out(nand, x1, x2), s2 = out(or, x1, x2), y = out(and, s1, s2);
-          return h('tr', h('td', String(x1)), h('td', String(x2)), h('td', String(s1)), h('td', String(s2)),
-            h('td.output', { dataset: { output: String(y) } }, String(y)));
-        }))));
+        h('tbody', rows.map(({ x1, x2, s1, s2, y }) => h('tr', h('td', String(x1)), h('td', String(x2)),
+          h('td', String(s1)), h('td', String(s2)), h('td.output', { dataset: { output: String(y) } }, String(y)))))),
+      h('p', 'Why it works: the hidden layer moves the points. In the hidden space the two inputs with XOR = 1 land on the same corner, and the AND gate’s line cuts it off from the others.'),
+      xorPlanes(rows, GATES.AND));
   } catch (e) {
     if (!isAbort(e)) fill(box, errorBox(e, 'XOR network'));
   }
