@@ -242,6 +242,23 @@ mod tests {
         assert_eq!(grads, values(&[("w", 0.0), ("x", -8.0), ("y", 6.0), ("z", 2.0)]));
     }
 
+    /// CS231n's sigmoid neuron: f = sigmoid(w0 x0 + w1 x1 + w2) at w = (2, -3, -3),
+    /// x = (-1, -2): output 0.73, gradients w0 -0.20, x0 0.39, w1 -0.39, x1 -0.59, w2 0.20
+    /// (the course notes' numbers, to two decimals).
+    #[test]
+    fn cs231n_sigmoid_neuron_gives_the_course_notes_numbers() {
+        let (out, g) = run(
+            "sigmoid(w0*x0 + w1*x1 + w2)",
+            &[("w0", 2.0), ("x0", -1.0), ("w1", -3.0), ("x1", -2.0), ("w2", -3.0)],
+        );
+        let two = |v: f64| (v * 100.0).round() / 100.0;
+        assert_eq!(two(out), 0.73);
+        assert_eq!(
+            [two(g["w0"]), two(g["x0"]), two(g["w1"]), two(g["x1"]), two(g["w2"])],
+            [-0.2, 0.39, -0.39, -0.59, 0.2]
+        );
+    }
+
     #[test]
     fn a_variable_used_twice_collects_both_paths() {
         let (out, grads) = run("x*x + 3*x", &[("x", 2.0)]);

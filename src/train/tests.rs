@@ -414,3 +414,14 @@ fn asked_for_per_epoch_measurements_change_nothing_else() {
     // Dropout 0.3: training-mode accuracy and eval-mode accuracy differ somewhere.
     assert!(a.epochs.iter().any(|m| Some(m.train_accuracy) != m.eval_train_accuracy));
 }
+
+/// The deck's sanity check: with all weights zero the logits are equal, the softmax is
+/// uniform over the 10 classes and the cross-entropy is ln 10 = 2.3026, whatever the input.
+#[test]
+fn zero_weights_start_at_ln_10_cross_entropy() {
+    let spec = crate::nn::ModelSpec::mlp(784, &[64], 10, ActivationName::Relu);
+    let net = crate::nn::Network::build(&spec, crate::nn::Init::Zeros, &mut crate::rng::rng_from_seed(0));
+    let x = Array2::from_shape_fn((5, 784), |(i, j)| ((i * 31 + j * 7) % 255) as f32 / 255.0);
+    let loss = crate::nn::Loss::CrossEntropy.value(net.logits(x.view(), &MatMul::single()).view(), &[0, 3, 5, 7, 9]);
+    assert!((loss as f64 - 10f64.ln()).abs() < 1e-5, "{loss}");
+}

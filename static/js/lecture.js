@@ -31,6 +31,8 @@ export async function mount(root, ctx, route) {
   root.append(
     h('h1#view-title', 'Lecture corner'),
     h('p.lede', 'Small experiments from the lecture: a perceptron you can tune by hand, activation functions and their derivatives, backpropagation gate by gate, the optimizers’ paths, how weight initialization shapes the activations of a deep net, data augmentation, and what boundary a trained network draws.'),
+    h('p#lecture-guide.muted', 'The whole lecture, section by section, with what to click here and what to expect: ',
+      h('code', 'docs/lecture-guide.md'), ' in the nnlab repository.'),
     h('nav.toc', { 'aria-label': 'On this page' }, [
       ['perceptron', 'Perceptron'], ['activation-plot', 'Activation functions'], ['graph-widget', 'Backprop'],
       ['paths-widget', 'Optimizers'], ['activations', 'Activation histograms'], ['augment-preview', 'Augmentation'],

@@ -170,6 +170,8 @@ async fn optimizer_paths_take_the_engines_own_steps() {
     assert!(near(point(1, 1), (-6.93, 1.6)), "momentum step 1: {:?}", point(1, 1));
     // v = 0.9 v - 0.1 g at (-6.93, 1.6): (0.063 + 0.0693, -0.36 - 0.32).
     assert!(near(point(1, 2), (-6.7977, 0.92)), "momentum step 2: {:?}", point(1, 2));
+    // AdaGrad's first step is lr * g / |g| per coordinate too: (-7 + 1.5, 2 - 1.5).
+    assert!(near(point(2, 1), (-5.5, 0.5)), "adagrad: {:?}", point(2, 1));
     // Adam's first step is lr * sign(g).
     assert!(near(point(3, 1), (-6.7, 1.7)), "adam: {:?}", point(3, 1));
     for p in paths {
