@@ -279,13 +279,7 @@ impl Sweep {
             .map_or(("val_accuracy", Goal::Maximize), |sp| (sp.metric.name(), sp.goal()));
         let mut curves: HashMap<&str, Vec<(i64, f64)>> = HashMap::new();
         for e in &s.epochs {
-            let v = match metric {
-                "val_accuracy" => e.val_accuracy,
-                "val_loss" => e.val_loss,
-                "train_accuracy" => e.train_accuracy,
-                _ => e.train_loss,
-            };
-            if let Some(v) = v {
+            if let Some(v) = e.metric(metric) {
                 curves.entry(e.job_id.as_str()).or_default().push((e.epochs_done, v));
             }
         }

@@ -36,13 +36,7 @@ pub fn decide(state: &SweepState) -> SweepChanges {
     let goal = spec.goal();
     let mut curves: HashMap<&str, Curve> = HashMap::new();
     for e in &state.epochs {
-        let value = match spec.metric.name() {
-            "val_accuracy" => e.val_accuracy,
-            "val_loss" => e.val_loss,
-            "train_accuracy" => e.train_accuracy,
-            _ => e.train_loss,
-        };
-        if let Some(v) = value {
+        if let Some(v) = e.metric(spec.metric.name()) {
             curves.entry(e.job_id.as_str()).or_default().insert(e.epochs_done, v);
         }
     }

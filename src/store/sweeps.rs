@@ -51,6 +51,19 @@ pub struct TrialEpoch {
     pub val_accuracy: Option<f64>,
 }
 
+impl TrialEpoch {
+    /// The value of a metric by its name (`val_accuracy`, `val_loss`, `train_accuracy`,
+    /// `train_loss`: a sweep's `metric`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "val_accuracy" => self.val_accuracy,
+            "val_loss" => self.val_loss,
+            "train_accuracy" => self.train_accuracy,
+            _ => self.train_loss,
+        }
+    }
+}
+
 /// Everything the controller decides from.
 #[derive(Debug, Clone)]
 pub struct SweepState {
