@@ -217,8 +217,12 @@ async fn a_bad_space_is_a_422_naming_the_field_and_creates_nothing() {
 #[tokio::test]
 async fn cancelling_a_sweep_cancels_its_running_and_waiting_trials() {
     let app = spawn_app().await;
+    // Long enough to be caught running on any machine (minutes, not seconds): the cancel
+    // must find a trial training and others waiting.
     let mut long = base(1000);
     long["batch_size"] = json!(1);
+    long["dataset"] = json!("spiral");
+    long["hidden_layers"] = json!([64, 64]);
     let body = json!({"base": long, "method": "grid", "metric": "val_loss", "parallelism": 1,
         "space": {"learning_rate": {"values": [0.01, 0.02, 0.03]}}});
     let id = start(&app, &body).await["id"].as_str().unwrap().to_string();
