@@ -110,14 +110,18 @@ async fn sqlite_weights_and_checkpoints_move_into_blobs_keyed_by_their_digest() 
     insert_before_blobs(&pool).await;
     pool.close().await;
 
-    let store = nnlab::store::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let store = nnlab::store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     assert_kept(&*store).await;
 }
 
 /// The same upgrade on PostgreSQL, where the migration computes the digests itself.
 #[tokio::test]
 async fn postgres_weights_and_checkpoints_move_into_blobs_keyed_by_their_digest() {
-    let Some(url) = postgres::fresh_database().await else { return };
+    let Some(url) = postgres::fresh_database().await else {
+        return;
+    };
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -153,10 +157,10 @@ where
     .await
     .unwrap();
     sqlx::query("INSERT INTO checkpoints (job_id, epoch, step, blob) VALUES ('j', 1, 3, $1)")
-    .bind(CHECKPOINT_BYTES)
-    .execute(pool)
-    .await
-    .unwrap();
+        .bind(CHECKPOINT_BYTES)
+        .execute(pool)
+        .await
+        .unwrap();
     sqlx::query(
         "INSERT INTO models (id, job_id, dataset, spec, weights, parameters, created_at) \
          VALUES ('m', NULL, 'xor', '{}', $1, 7, 'x')",

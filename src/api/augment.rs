@@ -88,7 +88,13 @@ pub(crate) async fn augment_preview(
         let (rows, cols) = test.image_shape.unwrap_or((28, 28));
         let pixels = test.row_f32(req.index);
         let mut batch = Array2::from_shape_fn((req.count, rows * cols), |(_, j)| pixels[j]);
-        augment_batch(&mut batch.view_mut(), rows, cols, &req.augment, &mut rng_from_seed(req.seed));
+        augment_batch(
+            &mut batch.view_mut(),
+            rows,
+            cols,
+            &req.augment,
+            &mut rng_from_seed(req.seed),
+        );
         let image = |flat: &[f32]| flat.chunks(cols).map(<[f32]>::to_vec).collect::<Vec<_>>();
         Ok(Json(AugmentPreview {
             label: test.labels[req.index],

@@ -30,9 +30,18 @@ pub const MAX_PAIRS: usize = 8;
 /// Fields a fork cannot change: it starts from its parent's weights, so the initialisation
 /// would change nothing, and a k-fold run draws each fold's start itself.
 const FIXED: [(&str, &str); 3] = [
-    ("init", "a fork starts from its parent's initial weights, so the initialisation would change nothing"),
-    ("init_std", "a fork starts from its parent's initial weights, so the initialisation would change nothing"),
-    ("k_folds", "a k-fold run draws each fold's start weights itself; fork a single run"),
+    (
+        "init",
+        "a fork starts from its parent's initial weights, so the initialisation would change nothing",
+    ),
+    (
+        "init_std",
+        "a fork starts from its parent's initial weights, so the initialisation would change nothing",
+    ),
+    (
+        "k_folds",
+        "a k-fold run draws each fold's start weights itself; fork a single run",
+    ),
 ];
 
 /// Fields that can change the weight shapes, in the order a 422 names them.
@@ -122,7 +131,11 @@ pub(crate) async fn fork_job(
             return Err(AppError::invalid(format!("change.{field}"), why));
         }
     }
-    let parent = state.store.job(&id).await?.ok_or_else(|| AppError::not_found("job", &id))?;
+    let parent = state
+        .store
+        .job(&id)
+        .await?
+        .ok_or_else(|| AppError::not_found("job", &id))?;
     let parent_spec: JobSpec = serde_json::from_str(&parent.spec)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored spec of job {id}: {e}")))?;
     if parent_spec.k_folds.is_some() {
@@ -176,7 +189,13 @@ pub(crate) async fn fork_job(
     let with_seed_json = serde_json::to_string(&with_seed).expect("names serialise");
     let baseline_json = r#"["seed"]"#;
     let ids: Vec<String> = (0..plan.len())
-        .map(|i| if i == 0 { fork_id.clone() } else { uuid::Uuid::now_v7().to_string() })
+        .map(|i| {
+            if i == 0 {
+                fork_id.clone()
+            } else {
+                uuid::Uuid::now_v7().to_string()
+            }
+        })
         .collect();
     let jobs: Vec<(&str, &ValidSpec, Option<ForkOf>)> = plan
         .iter()
@@ -228,7 +247,10 @@ fn changed_spec(parent: &JobSpec, change: &Map<String, Value>) -> Result<JobSpec
     }
     let bytes = serde_json::to_vec(&merged).expect("JSON serialises");
     parse_json::<JobSpec>(&bytes).map_err(|e| match e {
-        AppError::Invalid { field: Some(field), message } => AppError::invalid(format!("change.{field}"), message),
+        AppError::Invalid {
+            field: Some(field),
+            message,
+        } => AppError::invalid(format!("change.{field}"), message),
         e => e,
     })
 }
@@ -357,9 +379,15 @@ pub(crate) async fn get_pairs(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<PairsSummary>, AppError> {
-    let row = state.store.job(&id).await?.ok_or_else(|| AppError::not_found("job", &id))?;
+    let row = state
+        .store
+        .job(&id)
+        .await?
+        .ok_or_else(|| AppError::not_found("job", &id))?;
     let (Some(fork_id), Some(parent_id)) = (row.fork_id, row.parent_id) else {
-        return Err(AppError::NotFound(format!("job {id} is not a fork: fork it with POST /api/v1/jobs/{id}/fork")));
+        return Err(AppError::NotFound(format!(
+            "job {id} is not a fork: fork it with POST /api/v1/jobs/{id}/fork"
+        )));
     };
     let members = state.store.fork_members(&fork_id).await?;
     let parent = state.store.job(&parent_id).await?;
@@ -393,7 +421,12 @@ pub(crate) async fn get_pairs(
             };
             for (name, _) in COMPARED {
                 if let (Some(x), Some(y)) = (by_name(b, name), by_name(c, name)) {
-                    differences.entry(b.epochs_done).or_default().entry(name).or_default().push(y - x);
+                    differences
+                        .entry(b.epochs_done)
+                        .or_default()
+                        .entry(name)
+                        .or_default()
+                        .push(y - x);
                 }
             }
         }

@@ -92,10 +92,16 @@ pub(crate) async fn backprop(AppJson(req): AppJson<BackpropRequest>) -> Result<J
     let mut graph = parse(&req.expression, None).map_err(|e| invalid("expression", e))?;
     let variables = graph.variables();
     if variables.len() > MAX_VARIABLES {
-        return Err(AppError::invalid("expression", format!("at most {MAX_VARIABLES} variables")));
+        return Err(AppError::invalid(
+            "expression",
+            format!("at most {MAX_VARIABLES} variables"),
+        ));
     }
     if let Some(name) = variables.iter().find(|v| !req.values.contains_key(**v)) {
-        return Err(AppError::invalid(format!("values.{name}"), format!("no value given for '{name}'")));
+        return Err(AppError::invalid(
+            format!("values.{name}"),
+            format!("no value given for '{name}'"),
+        ));
     }
     if let Some((name, _)) = req.values.iter().find(|(_, v)| !v.is_finite()) {
         return Err(AppError::invalid(format!("values.{name}"), "must be a finite number"));
@@ -236,14 +242,22 @@ pub(crate) async fn optimizer_paths(
     let expression = match (&req.expression, req.function) {
         (Some(e), None) => e.clone(),
         (None, Some(f)) => f.expression().to_string(),
-        _ => return Err(AppError::invalid("expression", "give either `expression` or `function`")),
+        _ => {
+            return Err(AppError::invalid(
+                "expression",
+                "give either `expression` or `function`",
+            ));
+        }
     };
     let mut graph = parse(&expression, Some(&["x", "y"])).map_err(|e| invalid("expression", e))?;
     if !(1..=MAX_STEPS).contains(&req.steps) {
         return Err(AppError::invalid("steps", format!("an integer in 1..={MAX_STEPS}")));
     }
     if !(1..=MAX_OPTIMIZERS).contains(&req.optimizers.len()) {
-        return Err(AppError::invalid("optimizers", format!("1..={MAX_OPTIMIZERS} optimizers")));
+        return Err(AppError::invalid(
+            "optimizers",
+            format!("1..={MAX_OPTIMIZERS} optimizers"),
+        ));
     }
     if !req.start.iter().all(|v| v.is_finite()) {
         return Err(AppError::invalid("start", "two finite numbers"));
@@ -254,7 +268,10 @@ pub(crate) async fn optimizer_paths(
     let mut configs = Vec::with_capacity(req.optimizers.len());
     for (i, o) in req.optimizers.iter().enumerate() {
         if !(o.learning_rate.is_finite() && o.learning_rate > 0.0 && o.learning_rate <= 100.0) {
-            return Err(AppError::invalid(format!("optimizers[{i}].learning_rate"), "a number in (0, 100]"));
+            return Err(AppError::invalid(
+                format!("optimizers[{i}].learning_rate"),
+                "a number in (0, 100]",
+            ));
         }
         // The same constants and checks as a JobSpec's.
         let spec = crate::train::JobSpec {
@@ -287,7 +304,14 @@ pub(crate) async fn optimizer_paths(
 }
 
 /// One optimizer's path: `steps` updates of the point (x, y) with the function's gradient.
-fn walk(graph: &mut Graph, kind: OptimizerKind, lr: f32, config: OptimizerConfig, start: [f64; 2], steps: usize) -> OptimizerPath {
+fn walk(
+    graph: &mut Graph,
+    kind: OptimizerKind,
+    lr: f32,
+    config: OptimizerConfig,
+    start: [f64; 2],
+    steps: usize,
+) -> OptimizerPath {
     let mut optimizer = Optimizer::new(config);
     let mut w = [start[0] as f32, start[1] as f32];
     let mut points = vec![start];
@@ -309,7 +333,10 @@ fn walk(graph: &mut Graph, kind: OptimizerKind, lr: f32, config: OptimizerConfig
         }
         optimizer.step_vector(&mut w, &[grad[0] as f32, grad[1] as f32], lr);
         if !w.iter().all(|v| v.is_finite()) {
-            stopped = Some(format!("stopped after step {}: the point left the finite range", step + 1));
+            stopped = Some(format!(
+                "stopped after step {}: the point left the finite range",
+                step + 1
+            ));
             break;
         }
         points.push([w[0] as f64, w[1] as f64]);

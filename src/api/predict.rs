@@ -205,7 +205,10 @@ pub(crate) async fn predict_many(
 ) -> Result<Json<MultiPredictResponse>, AppError> {
     let started = std::time::Instant::now();
     if !(1..=MAX_MODELS).contains(&req.model_ids.len()) {
-        return Err(AppError::invalid("model_ids", format!("give 1..={MAX_MODELS} model ids")));
+        return Err(AppError::invalid(
+            "model_ids",
+            format!("give 1..={MAX_MODELS} model ids"),
+        ));
     }
     let mut nets = Vec::with_capacity(req.model_ids.len());
     for (i, id) in req.model_ids.iter().enumerate() {
@@ -218,7 +221,10 @@ pub(crate) async fn predict_many(
         {
             return Err(AppError::invalid(
                 format!("model_ids[{i}]"),
-                format!("takes {} inputs, model_ids[0] takes {first}: one input cannot suit both", net.spec.input_size),
+                format!(
+                    "takes {} inputs, model_ids[0] takes {first}: one input cannot suit both",
+                    net.spec.input_size
+                ),
             ));
         }
         nets.push(net);

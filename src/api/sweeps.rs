@@ -46,22 +46,33 @@ async fn checked_trials(state: &AppState, spec: &SweepSpec) -> Result<Vec<(Trial
     for trial in planned {
         let bytes = serde_json::to_vec(&trial.job_spec).expect("JSON serialises");
         let job: JobSpec = parse_json(&bytes).map_err(|e| match e {
-            AppError::Invalid { field: Some(field), message } => at(SpecError { field, message }),
+            AppError::Invalid {
+                field: Some(field),
+                message,
+            } => at(SpecError { field, message }),
             e => e,
         })?;
         job.validate_with(&limits).map_err(at)?;
         if !shapes.contains_key(&job.dataset) {
-            let info = resolve_dataset(state, &job.dataset, Need::Data).await.map_err(|e| match e {
-                AppError::Invalid { message, .. } => at(SpecError { field: "dataset".into(), message }),
-                e => e,
-            })?;
+            let info = resolve_dataset(state, &job.dataset, Need::Data)
+                .await
+                .map_err(|e| match e {
+                    AppError::Invalid { message, .. } => at(SpecError {
+                        field: "dataset".into(),
+                        message,
+                    }),
+                    e => e,
+                })?;
             shapes.insert(job.dataset.clone(), info.shape());
         }
         let valid = job.validate_for(&limits, &shapes[&job.dataset]).map_err(at)?;
         if spec.metric.name().starts_with("val_") && valid.validation_split <= 0.0 {
             return Err(AppError::invalid(
                 "metric",
-                format!("{} needs a validation split: set base.validation_split above 0", spec.metric.name()),
+                format!(
+                    "{} needs a validation split: set base.validation_split above 0",
+                    spec.metric.name()
+                ),
             ));
         }
         checked.push((trial, valid));
@@ -187,17 +198,31 @@ pub(crate) async fn get_sweep(State(state): State<AppState>, Path(id): Path<Stri
         (status = 409, description = "The sweep had already ended", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
-pub(crate) async fn cancel_sweep(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Sweep>, AppError> {
-    let before = state.store.sweep(&id).await?.ok_or_else(|| AppError::not_found("sweep", &id))?;
+pub(crate) async fn cancel_sweep(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Sweep>, AppError> {
+    let before = state
+        .store
+        .sweep(&id)
+        .await?
+        .ok_or_else(|| AppError::not_found("sweep", &id))?;
     if before.status != "running" {
-        return Err(AppError::Conflict(format!("sweep {id} had already ended: {}", before.status)));
+        return Err(AppError::Conflict(format!(
+            "sweep {id} had already ended: {}",
+            before.status
+        )));
     }
     state.jobs.cancel_sweep(&id).await?;
     Ok(Json(find_sweep(&state, &id).await?))
 }
 
 async fn find_sweep(state: &AppState, id: &str) -> Result<Sweep, AppError> {
-    let s = state.store.sweep_state(id).await?.ok_or_else(|| AppError::not_found("sweep", id))?;
+    let s = state
+        .store
+        .sweep_state(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("sweep", id))?;
     Ok(Sweep::from_state(&s))
 }
 
@@ -331,7 +356,9 @@ impl Sweep {
             .cloned();
         let mut by_config: BTreeMap<i64, (Value, Vec<f64>)> = BTreeMap::new();
         for t in &trials {
-            let entry = by_config.entry(t.config).or_insert_with(|| (t.params.clone(), Vec::new()));
+            let entry = by_config
+                .entry(t.config)
+                .or_insert_with(|| (t.params.clone(), Vec::new()));
             if let Some(b) = t.best {
                 entry.1.push(b.value);
             }

@@ -51,7 +51,10 @@ async fn round_trips(store: &dyn Store, id: &str, bytes: usize, rounds: usize) -
         max_attempts: 1,
         fork: None,
     };
-    anyhow::ensure!(store.insert_jobs_if_room(&[job], i64::MAX).await?.is_some(), "queue full");
+    anyhow::ensure!(
+        store.insert_jobs_if_room(&[job], i64::MAX).await?.is_some(),
+        "queue full"
+    );
     // Claim this job (others may be queued in a shared database: give them back untouched).
     let lease = loop {
         let Some((row, lease)) = store.claim_next("bench-store", 60_000).await? else {
@@ -83,7 +86,11 @@ async fn round_trips(store: &dyn Store, id: &str, bytes: usize, rounds: usize) -
         };
         let row = EpochRow::new(&metrics, round as i64 + 1);
         let start = Instant::now();
-        let record = EpochRecord { row: &row, steps: &[], checkpoint: Some(&blob) };
+        let record = EpochRecord {
+            row: &row,
+            steps: &[],
+            checkpoint: Some(&blob),
+        };
         anyhow::ensure!(store.record_epoch(id, &lease, 60_000, &record).await?, "lease lost");
         writes.push(start.elapsed().as_secs_f64());
         let start = Instant::now();

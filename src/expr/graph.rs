@@ -174,10 +174,18 @@ impl Graph {
                 Op::Abs => vec![g * x(0).signum() * if x(0) == 0.0 { 0.0 } else { 1.0 }],
                 // Routes to the larger (smaller) input; a tie goes to the first.
                 Op::Max => {
-                    if x(0) >= x(1) { vec![g, 0.0] } else { vec![0.0, g] }
+                    if x(0) >= x(1) {
+                        vec![g, 0.0]
+                    } else {
+                        vec![0.0, g]
+                    }
                 }
                 Op::Min => {
-                    if x(0) <= x(1) { vec![g, 0.0] } else { vec![0.0, g] }
+                    if x(0) <= x(1) {
+                        vec![g, 0.0]
+                    } else {
+                        vec![0.0, g]
+                    }
                 }
             };
             for (k, share) in shares.into_iter().enumerate() {
@@ -237,7 +245,10 @@ mod tests {
     /// 2 (x y + max(z, w)) at x = 3, y = -4, z = 2, w = -1).
     #[test]
     fn add_distributes_max_routes_and_multiply_switches() {
-        let (out, grads) = run("2*(x*y + max(z, w))", &[("x", 3.0), ("y", -4.0), ("z", 2.0), ("w", -1.0)]);
+        let (out, grads) = run(
+            "2*(x*y + max(z, w))",
+            &[("x", 3.0), ("y", -4.0), ("z", 2.0), ("w", -1.0)],
+        );
         assert_eq!(out, -20.0);
         assert_eq!(grads, values(&[("w", 0.0), ("x", -8.0), ("y", 6.0), ("z", 2.0)]));
     }
@@ -269,8 +280,23 @@ mod tests {
     #[test]
     fn every_operation_passes_a_finite_difference_check() {
         let cases = [
-            "x + y", "x - y", "x * y", "x / y", "-x", "x^3", "x^-1.5", "x^0.5", "exp(x)", "log(x)", "sigmoid(x*y)",
-            "tanh(x - y)", "relu(x - y)", "abs(x - y)", "max(x, y)", "min(x, y)", "(1-x)^2 + 100*(y-x^2)^2",
+            "x + y",
+            "x - y",
+            "x * y",
+            "x / y",
+            "-x",
+            "x^3",
+            "x^-1.5",
+            "x^0.5",
+            "exp(x)",
+            "log(x)",
+            "sigmoid(x*y)",
+            "tanh(x - y)",
+            "relu(x - y)",
+            "abs(x - y)",
+            "max(x, y)",
+            "min(x, y)",
+            "(1-x)^2 + 100*(y-x^2)^2",
             "(1.5 - x + x*y)^2 + (2.25 - x + x*y^2)^2",
         ];
         let h = 1e-6;
@@ -281,8 +307,14 @@ mod tests {
                 let f = |x: f64, y: f64| parse(text, None).unwrap().value_and_gradient_xy(x, y).unwrap().0;
                 let nx = (f(x + h, y) - f(x - h, y)) / (2.0 * h);
                 let ny = (f(x, y + h) - f(x, y - h)) / (2.0 * h);
-                assert!((gx - nx).abs() <= 1e-5 * (1.0 + nx.abs()), "{text} d/dx at ({x}, {y}): {gx} vs {nx}");
-                assert!((gy - ny).abs() <= 1e-5 * (1.0 + ny.abs()), "{text} d/dy at ({x}, {y}): {gy} vs {ny}");
+                assert!(
+                    (gx - nx).abs() <= 1e-5 * (1.0 + nx.abs()),
+                    "{text} d/dx at ({x}, {y}): {gx} vs {nx}"
+                );
+                assert!(
+                    (gy - ny).abs() <= 1e-5 * (1.0 + ny.abs()),
+                    "{text} d/dy at ({x}, {y}): {gy} vs {ny}"
+                );
             }
         }
     }

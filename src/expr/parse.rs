@@ -73,7 +73,9 @@ impl Parser<'_> {
             let at = self.at;
             self.at += 1;
             let right = self.product()?;
-            left = self.graph.push(if c == '+' { Op::Add } else { Op::Sub }, vec![left, right], at);
+            left = self
+                .graph
+                .push(if c == '+' { Op::Add } else { Op::Sub }, vec![left, right], at);
         }
         Ok(left)
     }
@@ -84,7 +86,9 @@ impl Parser<'_> {
             let at = self.at;
             self.at += 1;
             let right = self.unary()?;
-            left = self.graph.push(if c == '*' { Op::Mul } else { Op::Div }, vec![left, right], at);
+            left = self
+                .graph
+                .push(if c == '*' { Op::Mul } else { Op::Div }, vec![left, right], at);
         }
         Ok(left)
     }
@@ -110,7 +114,10 @@ impl Parser<'_> {
             }
             let start = self.at;
             let Some(exponent) = self.number()? else {
-                return Err(ExprError::at(start, "'^' takes a number exponent (e.g. x^2, x^-1, x^0.5)"));
+                return Err(ExprError::at(
+                    start,
+                    "'^' takes a number exponent (e.g. x^2, x^-1, x^0.5)",
+                ));
             };
             let exponent = if negative { -exponent } else { exponent };
             return Ok(self.graph.push(Op::Pow(exponent), vec![base], at));
@@ -200,7 +207,10 @@ impl Parser<'_> {
         }
         self.at += 1;
         if args.len() != arity {
-            return Err(ExprError::at(at, format!("{name} takes {arity} argument(s), got {}", args.len())));
+            return Err(ExprError::at(
+                at,
+                format!("{name} takes {arity} argument(s), got {}", args.len()),
+            ));
         }
         let op = match name {
             "exp" => Op::Exp,
@@ -220,7 +230,10 @@ impl Parser<'_> {
             && !allowed.contains(&name.as_str())
         {
             return Err(ExprError {
-                message: format!("unknown variable '{name}'; this expression may use {}", allowed.join(", ")),
+                message: format!(
+                    "unknown variable '{name}'; this expression may use {}",
+                    allowed.join(", ")
+                ),
                 position: Some(at),
                 name: Some(name),
             });

@@ -111,7 +111,10 @@ impl Jobs {
 
     /// Queues several jobs, all or none (a fork's pairs): each with its id, spec and
     /// where it was forked from.
-    pub async fn submit_all(&self, jobs: &[(&str, &ValidSpec, Option<ForkOf<'_>>)]) -> Result<Vec<JobRow>, SubmitError> {
+    pub async fn submit_all(
+        &self,
+        jobs: &[(&str, &ValidSpec, Option<ForkOf<'_>>)],
+    ) -> Result<Vec<JobRow>, SubmitError> {
         let specs: Vec<String> = jobs
             .iter()
             .map(|(_, spec, _)| serde_json::to_string(spec).expect("a spec serialises"))
@@ -150,9 +153,12 @@ impl Jobs {
         // epoch after the grace epochs (then every epoch).
         let epochs = trials.first().map_or(0, |(_, s)| s.epochs);
         let first_pause = match spec.early_stopping {
-            Some(crate::sweep::EarlyStopping::Asha { grace_epochs, reduction_factor }) => {
-                crate::sweep::rules::asha_rungs(grace_epochs, reduction_factor, epochs).first().map(|&e| e as i64)
-            }
+            Some(crate::sweep::EarlyStopping::Asha {
+                grace_epochs,
+                reduction_factor,
+            }) => crate::sweep::rules::asha_rungs(grace_epochs, reduction_factor, epochs)
+                .first()
+                .map(|&e| e as i64),
             Some(crate::sweep::EarlyStopping::Median { grace_epochs, .. }) => {
                 (grace_epochs < epochs).then_some(grace_epochs as i64)
             }
@@ -189,7 +195,11 @@ impl Jobs {
             name: &spec.name,
             spec_json: &spec_json,
         };
-        match self.store.insert_sweep(&sweep, &new, sweeps::MAX_RUNNING_SWEEPS).await? {
+        match self
+            .store
+            .insert_sweep(&sweep, &new, sweeps::MAX_RUNNING_SWEEPS)
+            .await?
+        {
             SweepInsert::Created(row) => {
                 self.sweep_wake.notify_one();
                 Ok(row)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{JobStatus, Jobs, Job};
+use super::{Job, JobStatus, Jobs};
 use crate::store::sweeps::{DecisionRow, SweepChanges, SweepState, TrialRow};
 use crate::sweep::rules::{Action, Decision, asha_rung, asha_rungs, median_check};
 use crate::sweep::{EarlyStopping, SweepSpec};
@@ -54,14 +54,19 @@ pub fn decide(state: &SweepState) -> SweepChanges {
     };
     // Dead: a seed failed or was cancelled (stopped by a rule, or by hand).
     let dead = |trials: &[&TrialRow]| {
-        trials.iter().any(|t| matches!(t.job.status, JobStatus::Failed | JobStatus::Cancelled))
+        trials
+            .iter()
+            .any(|t| matches!(t.job.status, JobStatus::Failed | JobStatus::Cancelled))
     };
     let mut stopping: HashSet<i64> = HashSet::new();
     let mut promoted_now: HashSet<&str> = HashSet::new();
     let max_epochs = state.trials.first().map_or(0, |t| t.job.epochs_total);
 
     match spec.early_stopping {
-        Some(EarlyStopping::Asha { grace_epochs, reduction_factor }) => {
+        Some(EarlyStopping::Asha {
+            grace_epochs,
+            reduction_factor,
+        }) => {
             let rungs = asha_rungs(grace_epochs, reduction_factor, max_epochs as usize);
             for (k, &rung) in rungs.iter().enumerate() {
                 let rung = rung as i64;
@@ -88,7 +93,15 @@ pub fn decide(state: &SweepState) -> SweepChanges {
                     .iter()
                     .all(|(&c, trials)| reached.iter().any(|r| r.0 == c as usize) || dead(trials));
                 let next_pause = rungs.get(k + 1).map(|&e| e as i64);
-                for d in asha_rung(rung as usize, &reached, &promoted, &waiting, final_count, reduction_factor, goal) {
+                for d in asha_rung(
+                    rung as usize,
+                    &reached,
+                    &promoted,
+                    &waiting,
+                    final_count,
+                    reduction_factor,
+                    goal,
+                ) {
                     let trials = &configs[&(d.config as i64)];
                     match d.action {
                         Action::Promote => {
@@ -105,7 +118,10 @@ pub fn decide(state: &SweepState) -> SweepChanges {
         }
         // Each trial pauses at every epoch from the grace epochs on and goes on only once
         // judged, so the rule sees every epoch and never a finished trial.
-        Some(EarlyStopping::Median { grace_epochs, min_trials }) => {
+        Some(EarlyStopping::Median {
+            grace_epochs,
+            min_trials,
+        }) => {
             for (&c, trials) in &configs {
                 if dead(trials) {
                     continue;
@@ -117,7 +133,15 @@ pub fn decide(state: &SweepState) -> SweepChanges {
                     .filter(|(o, _)| **o != c)
                     .filter_map(|(_, ts)| mean_at(ts, epoch))
                     .collect();
-                match median_check(c as usize, epoch as usize, value, &others, grace_epochs, min_trials, goal) {
+                match median_check(
+                    c as usize,
+                    epoch as usize,
+                    value,
+                    &others,
+                    grace_epochs,
+                    min_trials,
+                    goal,
+                ) {
                     Some(d) => {
                         stop(&mut changes, trials, &d, &mut stopping);
                         changes.decisions.push(row_of(&d));
@@ -147,9 +171,7 @@ pub fn decide(state: &SweepState) -> SweepChanges {
         .trials
         .iter()
         .filter(|t| t.job.status == JobStatus::Queued && t.job.held && !stopping.contains(&t.config))
-        .filter(|t| {
-            promoted_now.contains(t.job.id.as_str()) || t.job.pause_at_epoch.is_none_or(|p| t.job.epoch < p)
-        })
+        .filter(|t| promoted_now.contains(t.job.id.as_str()) || t.job.pause_at_epoch.is_none_or(|p| t.job.epoch < p))
         .collect();
     eligible.sort_by_key(|t| (t.job.epoch == 0, t.config));
     changes.release = eligible.iter().take(slots).map(|t| t.job.id.clone()).collect();
@@ -175,7 +197,10 @@ fn paused_at(trials: &[&TrialRow]) -> Option<i64> {
 fn stop(changes: &mut SweepChanges, trials: &[&TrialRow], d: &Decision, stopping: &mut HashSet<i64>) {
     stopping.insert(d.config as i64);
     for t in trials.iter().filter(|t| !t.job.status.is_terminal()) {
-        changes.stop.push((t.job.id.clone(), format!("stopped by the sweep's early stopping: {}", d.rule)));
+        changes.stop.push((
+            t.job.id.clone(),
+            format!("stopped by the sweep's early stopping: {}", d.rule),
+        ));
     }
 }
 

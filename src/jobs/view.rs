@@ -70,7 +70,10 @@ impl KFoldResult {
         let mean_std = |values: Vec<f64>| {
             let n = values.len() as f64;
             let mean = values.iter().sum::<f64>() / n;
-            (mean, (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt())
+            (
+                mean,
+                (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt(),
+            )
         };
         let (mean_val_accuracy, std_val_accuracy) = mean_std(folds.iter().map(|f| f.val_accuracy).collect());
         let (mean_val_loss, std_val_loss) = mean_std(folds.iter().map(|f| f.val_loss).collect());

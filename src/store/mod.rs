@@ -96,7 +96,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates a sweep and its trials (queued, held: the controller releases them), unless
     /// `max_running` sweeps are running already.
-    async fn insert_sweep(&self, sweep: &NewSweep<'_>, trials: &[NewTrial<'_>], max_running: i64) -> Result<SweepInsert>;
+    async fn insert_sweep(
+        &self,
+        sweep: &NewSweep<'_>,
+        trials: &[NewTrial<'_>],
+        max_running: i64,
+    ) -> Result<SweepInsert>;
     async fn sweep(&self, id: &str) -> Result<Option<SweepRow>>;
     /// Newest first.
     async fn sweeps(&self, limit: i64) -> Result<Vec<SweepRow>>;
@@ -106,11 +111,7 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_state(&self, id: &str) -> Result<Option<SweepState>>;
     /// Reads a running sweep's state under its lock and applies what `decide` makes of it,
     /// in one transaction; `None` if the sweep is not running.
-    async fn reconcile_sweep(
-        &self,
-        id: &str,
-        decide: Decide,
-    ) -> Result<Option<SweepChanges>>;
+    async fn reconcile_sweep(&self, id: &str, decide: Decide) -> Result<Option<SweepChanges>>;
     /// Cancels a sweep and its unfinished trials: the sweep and the jobs cancelled.
     async fn cancel_sweep(&self, id: &str) -> Result<Option<(SweepRow, Vec<String>)>>;
     /// A sweep trial at its pause epoch waits, held, for its rule (checkpoint kept).

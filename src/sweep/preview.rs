@@ -30,11 +30,17 @@ pub struct Preview {
 pub fn preview(configurations: usize, seeds: usize, epochs: usize, early_stopping: Option<EarlyStopping>) -> Preview {
     let trials = configurations * seeds;
     match early_stopping {
-        Some(EarlyStopping::Asha { grace_epochs, reduction_factor }) => {
+        Some(EarlyStopping::Asha {
+            grace_epochs,
+            reduction_factor,
+        }) => {
             // At most quota(n) configurations go on from a rung that n reached.
             let mut rungs = Vec::new();
             let (mut alive, mut previous, mut total) = (configurations, 0, 0);
-            for epoch in asha_rungs(grace_epochs, reduction_factor, epochs).into_iter().chain([epochs]) {
+            for epoch in asha_rungs(grace_epochs, reduction_factor, epochs)
+                .into_iter()
+                .chain([epochs])
+            {
                 total += alive * seeds * (epoch - previous);
                 rungs.push(Rung {
                     epoch,
@@ -88,12 +94,28 @@ mod tests {
     fn asha_bounds_each_rung_by_the_quota_of_the_one_before() {
         // 27 configurations, rf 3, grace 1, 27 epochs: rungs 1, 3, 9 then 27 with at most
         // 27, 9, 3, 1 configurations: 27*1 + 9*2 + 3*6 + 1*18 = 81 epochs (by hand).
-        let p = preview(27, 1, 27, Some(EarlyStopping::Asha { grace_epochs: 1, reduction_factor: 3 }));
+        let p = preview(
+            27,
+            1,
+            27,
+            Some(EarlyStopping::Asha {
+                grace_epochs: 1,
+                reduction_factor: 3,
+            }),
+        );
         let rungs: Vec<(usize, usize)> = p.rungs.iter().map(|r| (r.epoch, r.max_trials)).collect();
         assert_eq!(rungs, [(1, 27), (3, 9), (9, 3), (27, 1)]);
         assert_eq!(p.max_total_epochs, 81);
         // Two seeds double every count.
-        let p = preview(27, 2, 27, Some(EarlyStopping::Asha { grace_epochs: 1, reduction_factor: 3 }));
+        let p = preview(
+            27,
+            2,
+            27,
+            Some(EarlyStopping::Asha {
+                grace_epochs: 1,
+                reduction_factor: 3,
+            }),
+        );
         assert_eq!(p.max_total_epochs, 162);
     }
 }

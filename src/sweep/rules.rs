@@ -186,7 +186,11 @@ pub fn median_check(
     let mut sorted = others.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
-    let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
     if !goal.better(median, value) {
         return None;
     }
@@ -215,27 +219,53 @@ mod tests {
         assert_eq!(asha_rungs(1, 3, 28), [1, 3, 9, 27]);
         assert_eq!(asha_rungs(2, 2, 10), [2, 4, 8]);
         assert_eq!(asha_rungs(5, 3, 5), Vec::<usize>::new());
-        assert_eq!((asha_quota(7, 3), asha_quota(2, 3), asha_quota(9, 3), asha_quota(0, 3)), (2, 1, 3, 0));
+        assert_eq!(
+            (asha_quota(7, 3), asha_quota(2, 3), asha_quota(9, 3), asha_quota(0, 3)),
+            (2, 1, 3, 0)
+        );
     }
 
     /// Seven configurations at rung 3 (accuracy, maximised): the top 1/3 = 2 go on.
     /// By hand: sorted 0.91 (c4), 0.88 (c1), 0.85 (c6), 0.80 (c0), 0.75 (c2), 0.70 (c5),
     /// 0.60 (c3); cutoff = 0.88.
     fn seven() -> Vec<(usize, f64)> {
-        vec![(0, 0.80), (1, 0.88), (2, 0.75), (3, 0.60), (4, 0.91), (5, 0.70), (6, 0.85)]
+        vec![
+            (0, 0.80),
+            (1, 0.88),
+            (2, 0.75),
+            (3, 0.60),
+            (4, 0.91),
+            (5, 0.70),
+            (6, 0.85),
+        ]
     }
 
     #[test]
     fn asha_promotes_the_top_third_and_stops_the_rest_once_everyone_arrived() {
         let all: Vec<usize> = (0..7).collect();
         let d = asha_rung(3, &seven(), &[], &all, true, 3, Goal::Maximize);
-        let promoted: Vec<(usize, usize)> = d.iter().filter(|d| d.action == Action::Promote).map(|d| (d.config, d.rank)).collect();
+        let promoted: Vec<(usize, usize)> = d
+            .iter()
+            .filter(|d| d.action == Action::Promote)
+            .map(|d| (d.config, d.rank))
+            .collect();
         assert_eq!(promoted, [(4, 1), (1, 2)]);
-        let stopped: Vec<usize> = d.iter().filter(|d| d.action == Action::Stop).map(|d| d.config).collect();
+        let stopped: Vec<usize> = d
+            .iter()
+            .filter(|d| d.action == Action::Stop)
+            .map(|d| d.config)
+            .collect();
         assert_eq!(stopped, [6, 0, 2, 5, 3]);
         let c3 = d.iter().find(|d| d.config == 3).unwrap();
-        assert_eq!((c3.value, c3.cutoff, c3.rank, c3.of, c3.rung_epoch), (0.60, 0.88, 7, 7, 3));
-        assert!(c3.rule.contains("not in the top 1/3 (2 of 7) at epoch 3"), "{}", c3.rule);
+        assert_eq!(
+            (c3.value, c3.cutoff, c3.rank, c3.of, c3.rung_epoch),
+            (0.60, 0.88, 7, 7, 3)
+        );
+        assert!(
+            c3.rule.contains("not in the top 1/3 (2 of 7) at epoch 3"),
+            "{}",
+            c3.rule
+        );
     }
 
     #[test]
@@ -245,7 +275,10 @@ mod tests {
         assert_eq!(d, []);
         // Three arrived: quota 1; c1 (the best of them) goes on, c0 and c2 wait.
         let d = asha_rung(3, &seven()[..3], &[], &[0, 1, 2], false, 3, Goal::Maximize);
-        assert_eq!(d.iter().map(|d| (d.config, d.action)).collect::<Vec<_>>(), [(1, Action::Promote)]);
+        assert_eq!(
+            d.iter().map(|d| (d.config, d.action)).collect::<Vec<_>>(),
+            [(1, Action::Promote)]
+        );
         // Six arrived: quota 2, one used; c4 (best now) goes on; c0, c2 ... still wait.
         let six = &seven()[..6];
         let d = asha_rung(3, six, &[1], &[0, 2, 3, 4, 5], false, 3, Goal::Maximize);
@@ -264,7 +297,12 @@ mod tests {
         let d = asha_rung(3, five, &[1], &[0, 2, 3, 4], true, 3, Goal::Maximize);
         let c4 = d.iter().find(|d| d.config == 4).unwrap();
         assert_eq!((c4.action, c4.rank, c4.cutoff), (Action::Stop, 1, 0.88));
-        assert!(c4.rule.contains("had gone to configurations promoted as they arrived, the last at 0.8800"), "{}", c4.rule);
+        assert!(
+            c4.rule
+                .contains("had gone to configurations promoted as they arrived, the last at 0.8800"),
+            "{}",
+            c4.rule
+        );
         let c0 = d.iter().find(|d| d.config == 0).unwrap();
         assert!(c0.rule.contains("not in the top 1/3 (1 of 5)"), "{}", c0.rule);
     }
@@ -272,13 +310,25 @@ mod tests {
     #[test]
     fn a_rung_fewer_than_rf_reach_still_promotes_its_best_once_final() {
         let d = asha_rung(1, &[(0, 0.5), (1, 0.7)], &[], &[0, 1], true, 3, Goal::Maximize);
-        let promoted: Vec<usize> = d.iter().filter(|d| d.action == Action::Promote).map(|d| d.config).collect();
+        let promoted: Vec<usize> = d
+            .iter()
+            .filter(|d| d.action == Action::Promote)
+            .map(|d| d.config)
+            .collect();
         assert_eq!(promoted, [1]);
     }
 
     #[test]
     fn asha_ranks_losses_lowest_first() {
-        let d = asha_rung(1, &[(0, 0.5), (1, 0.2), (2, 0.9)], &[], &[0, 1, 2], true, 3, Goal::Minimize);
+        let d = asha_rung(
+            1,
+            &[(0, 0.5), (1, 0.2), (2, 0.9)],
+            &[],
+            &[0, 1, 2],
+            true,
+            3,
+            Goal::Minimize,
+        );
         assert_eq!((d[0].config, d[0].action, d[0].cutoff), (1, Action::Promote, 0.2));
     }
 
@@ -287,12 +337,35 @@ mod tests {
         // Others at epoch 4: 0.70, 0.80, 0.90 -> median 0.80.
         let others = [0.90, 0.70, 0.80];
         let d = median_check(5, 4, 0.75, &others, 2, 3, Goal::Maximize).unwrap();
-        assert_eq!((d.action, d.cutoff, d.rank, d.of, d.rung_epoch), (Action::Stop, 0.80, 3, 4, 4));
-        assert!(d.rule.contains("worse than the median 0.8000 of the 3 other trials"), "{}", d.rule);
-        assert_eq!(median_check(5, 4, 0.85, &others, 2, 3, Goal::Maximize), None, "above the median");
-        assert_eq!(median_check(5, 4, 0.80, &others, 2, 3, Goal::Maximize), None, "at the median goes on");
-        assert_eq!(median_check(5, 1, 0.10, &others, 2, 3, Goal::Maximize), None, "within the grace epochs");
-        assert_eq!(median_check(5, 4, 0.10, &others[..2], 2, 3, Goal::Maximize), None, "too few others");
+        assert_eq!(
+            (d.action, d.cutoff, d.rank, d.of, d.rung_epoch),
+            (Action::Stop, 0.80, 3, 4, 4)
+        );
+        assert!(
+            d.rule.contains("worse than the median 0.8000 of the 3 other trials"),
+            "{}",
+            d.rule
+        );
+        assert_eq!(
+            median_check(5, 4, 0.85, &others, 2, 3, Goal::Maximize),
+            None,
+            "above the median"
+        );
+        assert_eq!(
+            median_check(5, 4, 0.80, &others, 2, 3, Goal::Maximize),
+            None,
+            "at the median goes on"
+        );
+        assert_eq!(
+            median_check(5, 1, 0.10, &others, 2, 3, Goal::Maximize),
+            None,
+            "within the grace epochs"
+        );
+        assert_eq!(
+            median_check(5, 4, 0.10, &others[..2], 2, 3, Goal::Maximize),
+            None,
+            "too few others"
+        );
         // Even count: median of 0.2, 0.4, 0.6, 0.8 = 0.5; a loss of 0.55 is worse.
         let d = median_check(0, 3, 0.55, &[0.2, 0.4, 0.6, 0.8], 1, 3, Goal::Minimize).unwrap();
         assert_eq!(d.cutoff, 0.5);

@@ -189,7 +189,10 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
     for (field, why) in [
         ("seed", "use `seeds` for runs with other seeds"),
         ("k_folds", "a sweep trial is a single run"),
-        ("epochs", "every trial may run base.epochs; early stopping decides how many it trains"),
+        (
+            "epochs",
+            "every trial may run base.epochs; early stopping decides how many it trains",
+        ),
     ] {
         if spec.space.contains_key(field) {
             return fail(format!("space.{field}"), why);
@@ -199,7 +202,10 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
         return fail("base.k_folds", "a sweep trial is a single run");
     }
     match spec.early_stopping {
-        Some(EarlyStopping::Asha { grace_epochs, reduction_factor }) => {
+        Some(EarlyStopping::Asha {
+            grace_epochs,
+            reduction_factor,
+        }) => {
             if grace_epochs == 0 {
                 return fail("early_stopping.grace_epochs", "at least 1");
             }
@@ -207,7 +213,10 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
                 return fail("early_stopping.reduction_factor", "an integer in 2..=8");
             }
         }
-        Some(EarlyStopping::Median { grace_epochs, min_trials }) => {
+        Some(EarlyStopping::Median {
+            grace_epochs,
+            min_trials,
+        }) => {
             if grace_epochs == 0 {
                 return fail("early_stopping.grace_epochs", "at least 1");
             }
@@ -223,13 +232,19 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
     let configs = match spec.method {
         Method::Grid => {
             if spec.trials.is_some() {
-                return fail("trials", "grid runs every combination of the values; `trials` is for random");
+                return fail(
+                    "trials",
+                    "grid runs every combination of the values; `trials` is for random",
+                );
             }
             grid(&spec.space)
         }
         Method::Random => {
             let Some(n) = spec.trials.filter(|n| (1..=MAX_TRIALS).contains(n)) else {
-                return fail("trials", format!("random needs `trials`, an integer in 1..={MAX_TRIALS}"));
+                return fail(
+                    "trials",
+                    format!("random needs `trials`, an integer in 1..={MAX_TRIALS}"),
+                );
             };
             let base_seed = spec.base.get("seed").and_then(Value::as_u64).unwrap_or(42);
             let mut rng = rng_from_seed(spec.seed.unwrap_or(base_seed));
@@ -240,7 +255,11 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
     if total > MAX_TRIALS {
         return fail(
             if spec.method == Method::Grid { "space" } else { "seeds" },
-            format!("{} configurations x {} seeds = {total} runs; at most {MAX_TRIALS}", configs.len(), spec.seeds),
+            format!(
+                "{} configurations x {} seeds = {total} runs; at most {MAX_TRIALS}",
+                configs.len(),
+                spec.seeds
+            ),
         );
     }
     let base_seed = match spec.base.get("seed") {
@@ -290,7 +309,9 @@ fn check_domain(field: &str, domain: &Domain, method: Method) -> Result<(), Swee
 fn grid(space: &BTreeMap<String, Domain>) -> Vec<Map<String, Value>> {
     let mut configs = vec![Map::new()];
     for (field, domain) in space {
-        let Domain::Values(values) = domain else { unreachable!("checked: grid has only values") };
+        let Domain::Values(values) = domain else {
+            unreachable!("checked: grid has only values")
+        };
         configs = configs
             .into_iter()
             .flat_map(|config| {
@@ -339,12 +360,20 @@ mod tests {
 
     #[test]
     fn a_grid_runs_every_combination_with_each_seed_in_order() {
-        let s = spec(json!({"base": {"dataset": "xor", "seed": 7}, "method": "grid", "metric": "val_loss", "seeds": 2,
-            "space": {"learning_rate": {"values": [0.1, 0.01]}, "hidden_layers": {"values": [[4], [8, 4], [16]]}}}));
+        let s = spec(
+            json!({"base": {"dataset": "xor", "seed": 7}, "method": "grid", "metric": "val_loss", "seeds": 2,
+            "space": {"learning_rate": {"values": [0.1, 0.01]}, "hidden_layers": {"values": [[4], [8, 4], [16]]}}}),
+        );
         let t = trials(&s).unwrap();
         assert_eq!(t.len(), 12);
         // hidden_layers (first by name) varies slowest; seeds innermost.
-        assert_eq!(t[0].params, json!({"hidden_layers": [4], "learning_rate": 0.1}).as_object().unwrap().clone());
+        assert_eq!(
+            t[0].params,
+            json!({"hidden_layers": [4], "learning_rate": 0.1})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
         assert_eq!((t[0].seed, t[1].seed, t[1].config), (7, 8, 0));
         assert_eq!(t[2].params["learning_rate"], json!(0.01));
         assert_eq!(t[11].params["hidden_layers"], json!([16]));
@@ -358,7 +387,11 @@ mod tests {
             "space": {"learning_rate": {"log_uniform": [1e-4, 1e-1]}, "dropout": {"uniform": [0, 0.5]},
                       "batch_size": {"int_uniform": [32, 256]}, "activation": {"values": ["relu", "tanh"]}}});
         let a = trials(&spec(body.clone())).unwrap();
-        assert_eq!(a, trials(&spec(body.clone())).unwrap(), "the same request, the same trials");
+        assert_eq!(
+            a,
+            trials(&spec(body.clone())).unwrap(),
+            "the same request, the same trials"
+        );
         assert_eq!(a.len(), 50);
         for t in &a {
             let lr = t.params["learning_rate"].as_f64().unwrap();
@@ -367,11 +400,18 @@ mod tests {
             assert!((32..=256).contains(&t.params["batch_size"].as_i64().unwrap()));
         }
         // Log-uniform: about half the draws below the geometric middle 10^-2.5.
-        let low = a.iter().filter(|t| t.params["learning_rate"].as_f64().unwrap() < 10f64.powf(-2.5)).count();
+        let low = a
+            .iter()
+            .filter(|t| t.params["learning_rate"].as_f64().unwrap() < 10f64.powf(-2.5))
+            .count();
         assert!((15..=35).contains(&low), "{low}");
         let mut other = body;
         other["seed"] = json!(1);
-        assert_ne!(trials(&spec(other)).unwrap()[0].params, a[0].params, "another seed, other draws");
+        assert_ne!(
+            trials(&spec(other)).unwrap()[0].params,
+            a[0].params,
+            "another seed, other draws"
+        );
     }
 
     #[test]
@@ -383,15 +423,42 @@ mod tests {
             trials(&spec(b)).unwrap_err().field
         };
         assert_eq!(with(json!({"method": "grid", "space": {}})), "space");
-        assert_eq!(with(json!({"method": "grid", "space": {"dropout": {"uniform": [0, 1]}}})), "space.dropout");
-        assert_eq!(with(json!({"method": "grid", "space": {"dropout": {"values": []}}})), "space.dropout");
-        assert_eq!(with(json!({"method": "random", "trials": 3, "space": {"l2": {"log_uniform": [0, 1]}}})), "space.l2");
-        assert_eq!(with(json!({"method": "random", "trials": 3, "space": {"l2": {"uniform": [1, 0]}}})), "space.l2");
-        assert_eq!(with(json!({"method": "random", "space": {"l2": {"uniform": [0, 1]}}})), "trials");
-        assert_eq!(with(json!({"method": "random", "trials": 300, "space": {"l2": {"uniform": [0, 1]}}})), "trials");
-        assert_eq!(with(json!({"method": "grid", "space": {"seed": {"values": [1, 2]}}})), "space.seed");
-        assert_eq!(with(json!({"method": "grid", "seeds": 9, "space": {"l2": {"values": [0]}}})), "seeds");
-        assert_eq!(with(json!({"method": "grid", "parallelism": 0, "space": {"l2": {"values": [0]}}})), "parallelism");
+        assert_eq!(
+            with(json!({"method": "grid", "space": {"dropout": {"uniform": [0, 1]}}})),
+            "space.dropout"
+        );
+        assert_eq!(
+            with(json!({"method": "grid", "space": {"dropout": {"values": []}}})),
+            "space.dropout"
+        );
+        assert_eq!(
+            with(json!({"method": "random", "trials": 3, "space": {"l2": {"log_uniform": [0, 1]}}})),
+            "space.l2"
+        );
+        assert_eq!(
+            with(json!({"method": "random", "trials": 3, "space": {"l2": {"uniform": [1, 0]}}})),
+            "space.l2"
+        );
+        assert_eq!(
+            with(json!({"method": "random", "space": {"l2": {"uniform": [0, 1]}}})),
+            "trials"
+        );
+        assert_eq!(
+            with(json!({"method": "random", "trials": 300, "space": {"l2": {"uniform": [0, 1]}}})),
+            "trials"
+        );
+        assert_eq!(
+            with(json!({"method": "grid", "space": {"seed": {"values": [1, 2]}}})),
+            "space.seed"
+        );
+        assert_eq!(
+            with(json!({"method": "grid", "seeds": 9, "space": {"l2": {"values": [0]}}})),
+            "seeds"
+        );
+        assert_eq!(
+            with(json!({"method": "grid", "parallelism": 0, "space": {"l2": {"values": [0]}}})),
+            "parallelism"
+        );
         let many: Vec<Value> = (0..20).map(Value::from).collect();
         assert_eq!(
             with(json!({"method": "grid", "space": {"l1": {"values": many}, "l2": {"values": many}}})),

@@ -2,8 +2,8 @@
 
 pub mod budget;
 pub mod checkpoint;
-pub mod paired;
 pub mod events;
+pub mod paired;
 pub mod spec;
 pub mod trainer;
 

@@ -55,8 +55,15 @@ mod tests {
     #[test]
     fn one_pair_has_a_point_interval_and_counts_improvement_by_the_metric_direction() {
         let s = summarise(&[-0.25], false).unwrap();
-        assert_eq!((s.pairs, s.mean_difference, s.ci95, s.improved), (1, -0.25, [-0.25, -0.25], 1));
-        assert_eq!(summarise(&[-0.25], true).unwrap().improved, 0, "a lower accuracy is worse");
+        assert_eq!(
+            (s.pairs, s.mean_difference, s.ci95, s.improved),
+            (1, -0.25, [-0.25, -0.25], 1)
+        );
+        assert_eq!(
+            summarise(&[-0.25], true).unwrap().improved,
+            0,
+            "a lower accuracy is worse"
+        );
         assert_eq!(summarise(&[], true), None);
     }
 
@@ -83,8 +90,15 @@ mod tests {
         assert!(s.ci95[0] >= -0.1 && s.ci95[1] <= 0.3, "{s:?}");
         assert_eq!(s.improved, 5);
         let agreeing = summarise(&[0.08, 0.09, 0.08, 0.07, 0.08, 0.09, 0.08, 0.07], true).unwrap();
-        assert!(agreeing.ci95[1] - agreeing.ci95[0] < (s.ci95[1] - s.ci95[0]) / 5.0, "{agreeing:?}");
+        assert!(
+            agreeing.ci95[1] - agreeing.ci95[0] < (s.ci95[1] - s.ci95[0]) / 5.0,
+            "{agreeing:?}"
+        );
         assert!(agreeing.ci95[0] > 0.0, "every pair improved: the interval excludes 0");
-        assert_eq!(summarise(&noisy, true), Some(s), "the same differences, the same interval");
+        assert_eq!(
+            summarise(&noisy, true),
+            Some(s),
+            "the same differences, the same interval"
+        );
     }
 }

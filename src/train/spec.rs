@@ -427,14 +427,33 @@ mod tests {
     /// its 0.01 slope; a given value wins; a validated spec shows the value used.
     #[test]
     fn each_activation_has_its_standard_parameter_by_default() {
-        let alpha = |body: &str| parse(body).unwrap().validate().unwrap().model_spec(2, 2).activation_alpha;
+        let alpha = |body: &str| {
+            parse(body)
+                .unwrap()
+                .validate()
+                .unwrap()
+                .model_spec(2, 2)
+                .activation_alpha
+        };
         assert_eq!(alpha(r#"{"dataset":"x","activation":"elu"}"#), 1.0);
         assert_eq!(alpha(r#"{"dataset":"x","activation":"leaky_relu"}"#), 0.01);
-        assert_eq!(alpha(r#"{"dataset":"x","activation":"elu","activation_alpha":0.5}"#), 0.5);
-        let elu = ActivationName::Elu.elementwise(alpha(r#"{"dataset":"x","activation":"elu"}"#)).unwrap();
+        assert_eq!(
+            alpha(r#"{"dataset":"x","activation":"elu","activation_alpha":0.5}"#),
+            0.5
+        );
+        let elu = ActivationName::Elu
+            .elementwise(alpha(r#"{"dataset":"x","activation":"elu"}"#))
+            .unwrap();
         assert!((elu.f(-1.0) - (-0.632_120_6)).abs() < 1e-6, "{}", elu.f(-1.0));
-        let shown = parse(r#"{"dataset":"x","activation":"elu"}"#).unwrap().validate().unwrap();
-        assert_eq!(shown.activation_alpha, Some(1.0), "the echoed spec holds the value used");
+        let shown = parse(r#"{"dataset":"x","activation":"elu"}"#)
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            shown.activation_alpha,
+            Some(1.0),
+            "the echoed spec holds the value used"
+        );
     }
 
     /// The book's code sets these by hand: the spec takes them, and echoes the values used
@@ -451,7 +470,10 @@ mod tests {
         let net = crate::nn::Network::build(&model, crate::nn::Init::He, &mut crate::rng::rng_from_seed(0));
         let bn = net.batch_norm_layers().next().unwrap();
         assert_eq!((bn.momentum, bn.eps), (0.1, 0.001), "the network is built with them");
-        let adadelta = parse(r#"{"dataset":"x","optimizer":"adadelta"}"#).unwrap().validate().unwrap();
+        let adadelta = parse(r#"{"dataset":"x","optimizer":"adadelta"}"#)
+            .unwrap()
+            .validate()
+            .unwrap();
         assert_eq!(
             (adadelta.rho, adadelta.eps, adadelta.beta1, adadelta.bn_momentum),
             (Some(0.95), Some(1e-6), Some(0.9), Some(0.1)),

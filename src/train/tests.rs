@@ -262,12 +262,19 @@ fn a_run_begun_from_the_weights_it_would_draw_is_the_fresh_run_bit_for_bit() {
     let mut fresh = Recorder::default();
     let fresh_outcome = train(&spec, &data, &data, &mm, &mut fresh).unwrap();
     let start = initial_network(&spec, &data);
-    assert_eq!(fresh.initial, Some(to_safetensors(&start)), "what a fresh run reports drawing");
+    assert_eq!(
+        fresh.initial,
+        Some(to_safetensors(&start)),
+        "what a fresh run reports drawing"
+    );
     let mut begun = Recorder::default();
     let begun_outcome = train_resumable(&spec, &data, &data, &mm, &mut begun, Begin::From(&start)).unwrap();
     let epochs = |r: &Recorder| r.epochs.iter().map(without_time).collect::<Vec<_>>();
     assert_eq!(epochs(&begun), epochs(&fresh));
-    assert_eq!(begun.checkpoints, fresh.checkpoints, "the same data order, masks and state");
+    assert_eq!(
+        begun.checkpoints, fresh.checkpoints,
+        "the same data order, masks and state"
+    );
     assert_eq!(begun_outcome.test, fresh_outcome.test);
 }
 
@@ -285,12 +292,32 @@ fn a_run_begun_from_other_weights_starts_from_them_and_draws_the_rest_from_its_s
 
     let mut wider = fork_spec(11).into_inner();
     wider.hidden_layers = vec![17, 8];
-    let err = train_resumable(&wider.validate().unwrap(), &data, &data, &mm, &mut Quiet, Begin::From(&other));
-    assert!(matches!(err, Err(TrainError::Data(_))), "another architecture is refused");
+    let err = train_resumable(
+        &wider.validate().unwrap(),
+        &data,
+        &data,
+        &mm,
+        &mut Quiet,
+        Begin::From(&other),
+    );
+    assert!(
+        matches!(err, Err(TrainError::Data(_))),
+        "another architecture is refused"
+    );
     let mut kfold = fork_spec(11).into_inner();
     kfold.k_folds = Some(2);
-    let err = train_resumable(&kfold.validate().unwrap(), &data, &data, &mm, &mut Quiet, Begin::From(&other));
-    assert!(matches!(err, Err(TrainError::Data(_))), "k-fold runs draw each fold's start");
+    let err = train_resumable(
+        &kfold.validate().unwrap(),
+        &data,
+        &data,
+        &mm,
+        &mut Quiet,
+        Begin::From(&other),
+    );
+    assert!(
+        matches!(err, Err(TrainError::Data(_))),
+        "k-fold runs draw each fold's start"
+    );
 }
 
 #[test]
@@ -368,7 +395,15 @@ fn a_k_fold_run_resumed_mid_fold_or_at_a_fold_boundary_continues_exactly_as_the_
     // After epoch 2 of fold 2 (mid-fold) and after the last epoch of fold 1 (a boundary).
     for done in [5, 3] {
         let mut rest = Recorder::default();
-        let resumed = train_resumable(&spec, &data, &data, &mm, &mut rest, Begin::Resume(&full.checkpoints[done - 1])).unwrap();
+        let resumed = train_resumable(
+            &spec,
+            &data,
+            &data,
+            &mm,
+            &mut rest,
+            Begin::Resume(&full.checkpoints[done - 1]),
+        )
+        .unwrap();
         let expected: Vec<_> = full.epochs[done..].iter().map(without_time).collect();
         let got: Vec<_> = rest.epochs.iter().map(without_time).collect();
         assert_eq!(got, expected, "epochs after the {done}th");
@@ -383,7 +418,14 @@ fn a_k_fold_run_resumed_mid_fold_or_at_a_fold_boundary_continues_exactly_as_the_
     .validate()
     .unwrap();
     assert!(matches!(
-        train_resumable(&plain, &data, &data, &mm, &mut Quiet, Begin::Resume(&full.checkpoints[0])),
+        train_resumable(
+            &plain,
+            &data,
+            &data,
+            &mm,
+            &mut Quiet,
+            Begin::Resume(&full.checkpoints[0])
+        ),
         Err(TrainError::Data(_))
     ));
 }
@@ -406,10 +448,18 @@ fn asked_for_per_epoch_measurements_change_nothing_else() {
     let stripped: Vec<EpochMetrics> = a
         .epochs
         .iter()
-        .map(|m| EpochMetrics { eval_train_accuracy: None, test: None, ..without_time(m) })
+        .map(|m| EpochMetrics {
+            eval_train_accuracy: None,
+            test: None,
+            ..without_time(m)
+        })
         .collect();
     assert_eq!(stripped, b.epochs.iter().map(without_time).collect::<Vec<_>>());
-    assert!(a.epochs.iter().all(|m| m.eval_train_accuracy.is_some_and(|v| (0.0..=1.0).contains(&v))));
+    assert!(
+        a.epochs
+            .iter()
+            .all(|m| m.eval_train_accuracy.is_some_and(|v| (0.0..=1.0).contains(&v)))
+    );
     assert_eq!(a.epochs.last().unwrap().test, Some(outcome.test));
     // Dropout 0.3: training-mode accuracy and eval-mode accuracy differ somewhere.
     assert!(a.epochs.iter().any(|m| Some(m.train_accuracy) != m.eval_train_accuracy));

@@ -296,7 +296,9 @@ pub fn train_resumable(
             let (mut progress, mut resumed) = match begin {
                 // Each fold starts from its own weights: one start cannot stand for them.
                 Begin::From(_) => {
-                    return Err(TrainError::Data("a k-fold run starts each fold from its own weights".into()));
+                    return Err(TrainError::Data(
+                        "a k-fold run starts each fold from its own weights".into(),
+                    ));
                 }
                 Begin::Resume(bytes) => {
                     let c = decode_checkpoint(bytes, spec, train_set)?;

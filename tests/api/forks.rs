@@ -47,7 +47,11 @@ async fn a_fork_without_a_change_reproduces_its_parent_bit_for_bit() {
     let child_job = app.wait_finished(&child).await;
     assert_eq!(child_job["status"], "succeeded", "{child_job}");
     assert_eq!(child_job["init_sha256"], parent_job["init_sha256"], "the same start");
-    assert_eq!(history(&app, &child).await, history(&app, &parent).await, "every epoch and step sample");
+    assert_eq!(
+        history(&app, &child).await,
+        history(&app, &parent).await,
+        "every epoch and step sample"
+    );
     assert_eq!(child_job["result"]["test_loss"], parent_job["result"]["test_loss"]);
     assert_eq!(child_job["spec"], parent_job["spec"]);
     let weights = |job: &Value| job["result"]["model_id"].as_str().unwrap().to_string();
@@ -72,8 +76,13 @@ async fn a_one_change_fork_starts_from_the_same_weights_and_differs_by_its_chang
     let (parent_epochs, _) = history(&app, &parent).await;
     assert_ne!(child_epochs[0]["train_loss"], parent_epochs[0]["train_loss"]);
     // Deleting the parent keeps the child's start: the blob is shared, not copied.
-    let (status, _) = app.client.delete(app.url(&format!("/api/v1/jobs/{parent}"))).send().await
-        .map(|r| (r.status().as_u16(), ())).unwrap();
+    let (status, _) = app
+        .client
+        .delete(app.url(&format!("/api/v1/jobs/{parent}")))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
     assert_eq!(status, 204);
     let (status, again) = fork(&app, &child, &json!({"change": {}})).await;
     assert_eq!(status, 202, "{again}");
@@ -99,7 +108,11 @@ async fn a_fork_that_would_not_keep_the_start_is_refused_naming_the_field_and_qu
         (json!({"chnage": {}}), "chnage"),
     ] {
         let (status, err) = fork(&app, &parent, &body).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
     assert_eq!(fork(&app, "no-such-job", &json!({})).await.0, 404);
     assert_eq!(app.table_counts().await, before, "nothing was written");
@@ -112,7 +125,10 @@ async fn a_job_that_has_not_started_or_draws_per_fold_starts_cannot_be_forked() 
     let queued = app.submit(&parent_spec()).await;
     let (status, err) = fork(&app, &queued, &json!({})).await;
     assert_eq!(status, 409, "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("has not started"), "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("has not started"),
+        "{err}"
+    );
     for id in [&running, &queued] {
         app.post_json(&format!("/api/v1/jobs/{id}/cancel"), &Value::Null).await;
     }
@@ -135,7 +151,16 @@ async fn pairs_share_a_start_each_and_their_differences_are_summarised_per_epoch
         .iter()
         .map(|j| (j["fork"]["pair"].as_i64().unwrap(), j["fork"]["role"].as_str().unwrap()))
         .collect();
-    assert_eq!(places, [(0, "child"), (1, "baseline"), (1, "child"), (2, "baseline"), (2, "child")]);
+    assert_eq!(
+        places,
+        [
+            (0, "child"),
+            (1, "baseline"),
+            (1, "child"),
+            (2, "baseline"),
+            (2, "child")
+        ]
+    );
     let mut finished = Vec::new();
     for j in &jobs {
         let job = app.wait_finished(j["id"].as_str().unwrap()).await;
@@ -149,7 +174,10 @@ async fn pairs_share_a_start_each_and_their_differences_are_summarised_per_epoch
         assert_eq!(baseline["spec"]["dropout"], parent_job["spec"]["dropout"]);
         assert_eq!(child["spec"]["dropout"], 0.0);
         assert_eq!(baseline["init_sha256"], child["init_sha256"], "pair {k} shares a start");
-        assert_ne!(baseline["init_sha256"], parent_job["init_sha256"], "a start of its own seed");
+        assert_ne!(
+            baseline["init_sha256"], parent_job["init_sha256"],
+            "a start of its own seed"
+        );
         assert_eq!(baseline["changed"], json!(["seed"]));
         assert_eq!(child["changed"], json!(["dropout", "seed"]));
     }
@@ -178,16 +206,27 @@ async fn pairs_share_a_start_each_and_their_differences_are_summarised_per_epoch
     }
     let stat = &epochs[4]["metrics"]["val_loss"];
     let mean = differences.iter().sum::<f64>() / 3.0;
-    assert!((stat["mean_difference"].as_f64().unwrap() - mean).abs() < 1e-9, "{stat} vs {differences:?}");
+    assert!(
+        (stat["mean_difference"].as_f64().unwrap() - mean).abs() < 1e-9,
+        "{stat} vs {differences:?}"
+    );
     assert_eq!(stat["pairs"], 3);
     assert_eq!(stat["improved"], differences.iter().filter(|d| **d < 0.0).count());
     let (lo, hi) = (stat["ci95"][0].as_f64().unwrap(), stat["ci95"][1].as_f64().unwrap());
-    let (min, max) = differences.iter().fold((f64::MAX, f64::MIN), |(a, b), &d| (a.min(d), b.max(d)));
+    let (min, max) = differences
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &d| (a.min(d), b.max(d)));
     let tol = 1e-9;
-    assert!(min - tol <= lo && lo <= mean && mean <= hi && hi <= max + tol, "{stat} vs {differences:?}");
+    assert!(
+        min - tol <= lo && lo <= mean && mean <= hi && hi <= max + tol,
+        "{stat} vs {differences:?}"
+    );
     // Any job of the fork answers; a job that is no fork does not.
     let baseline = jobs[1]["id"].as_str().unwrap();
-    assert_eq!(app.get(&format!("/api/v1/jobs/{baseline}/pairs")).await.1["fork_id"], child);
+    assert_eq!(
+        app.get(&format!("/api/v1/jobs/{baseline}/pairs")).await.1["fork_id"],
+        child
+    );
     assert_eq!(app.get(&format!("/api/v1/jobs/{parent}/pairs")).await.0, 404);
 }
 
@@ -198,12 +237,23 @@ async fn pairs_share_a_start_each_and_their_differences_are_summarised_per_epoch
 async fn a_fork_to_another_activation_takes_its_standard_parameter() {
     let app = spawn_app().await;
     let (parent, parent_job) = trained_parent(&app).await;
-    assert_eq!(parent_job["spec"]["activation_alpha"], 0.01, "relu carries the leaky default");
+    assert_eq!(
+        parent_job["spec"]["activation_alpha"], 0.01,
+        "relu carries the leaky default"
+    );
     let (status, body) = fork(&app, &parent, &json!({"change": {"activation": "elu"}})).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["child"]["spec"]["activation_alpha"], 1.0);
-    let (_, body) = fork(&app, &parent, &json!({"change": {"activation": "elu", "activation_alpha": 0.3}})).await;
-    assert!((body["child"]["spec"]["activation_alpha"].as_f64().unwrap() - 0.3).abs() < 1e-6, "{body}");
+    let (_, body) = fork(
+        &app,
+        &parent,
+        &json!({"change": {"activation": "elu", "activation_alpha": 0.3}}),
+    )
+    .await;
+    assert!(
+        (body["child"]["spec"]["activation_alpha"].as_f64().unwrap() - 0.3).abs() < 1e-6,
+        "{body}"
+    );
     // Likewise the optimizer's constants: AdaDelta's own rho and eps, not Adam's.
     let (_, body) = fork(&app, &parent, &json!({"change": {"optimizer": "adadelta"}})).await;
     assert_eq!(body["child"]["spec"]["rho"], 0.95, "{body}");

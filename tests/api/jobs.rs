@@ -248,7 +248,9 @@ async fn the_events_of_a_finished_job_are_its_final_state_then_the_end() {
 async fn a_k_fold_job_reports_each_fold_and_their_mean_and_std() {
     let app = spawn_app().await;
     let id = app
-        .submit(&json!({"dataset": "circle", "hidden_layers": [8], "epochs": 3, "k_folds": 3, "batch_size": 32, "seed": 4}))
+        .submit(
+            &json!({"dataset": "circle", "hidden_layers": [8], "epochs": 3, "k_folds": 3, "batch_size": 32, "seed": 4}),
+        )
         .await;
     let job = app.wait_finished(&id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -267,8 +269,14 @@ async fn a_k_fold_job_reports_each_fold_and_their_mean_and_std() {
     assert_eq!(accuracies.len(), 3);
     let mean = accuracies.iter().sum::<f64>() / 3.0;
     let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
-    assert!((kfold["mean_val_accuracy"].as_f64().unwrap() - mean).abs() < 1e-12, "{kfold}");
-    assert!((kfold["std_val_accuracy"].as_f64().unwrap() - std).abs() < 1e-12, "{kfold}");
+    assert!(
+        (kfold["mean_val_accuracy"].as_f64().unwrap() - mean).abs() < 1e-12,
+        "{kfold}"
+    );
+    assert!(
+        (kfold["std_val_accuracy"].as_f64().unwrap() - std).abs() < 1e-12,
+        "{kfold}"
+    );
     let best = accuracies.iter().cloned().fold(f64::MIN, f64::max);
     let best_fold = accuracies.iter().position(|a| *a == best).unwrap() as i64 + 1;
     assert_eq!(kfold["best_fold"], best_fold);
@@ -295,9 +303,15 @@ async fn per_epoch_test_metrics_and_eval_mode_training_accuracy_are_in_the_histo
             assert!(r[key].is_number(), "{key} in {r}");
         }
     }
-    assert_eq!(rows[3]["test_accuracy"], job["result"]["test_accuracy"], "the last epoch's is the final test");
+    assert_eq!(
+        rows[3]["test_accuracy"], job["result"]["test_accuracy"],
+        "the last epoch's is the final test"
+    );
     let plain = app.submit(&xor_spec(2)).await;
     app.wait_finished(&plain).await;
     let row = app.metrics(&plain).await["epochs"][0].clone();
-    assert!(row.get("test_loss").is_none() && row.get("eval_train_accuracy").is_none(), "{row}");
+    assert!(
+        row.get("test_loss").is_none() && row.get("eval_train_accuracy").is_none(),
+        "{row}"
+    );
 }

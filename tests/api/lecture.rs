@@ -132,7 +132,10 @@ async fn the_page_is_served_at_the_root_and_a_missing_asset_is_a_404() {
 async fn backprop_gives_every_nodes_value_and_gradient_and_points_at_bad_input() {
     let app = spawn_app().await;
     let (status, r) = app
-        .post_json("/api/v1/experiments/backprop", &json!({"expression": "(x+y)*z", "values": {"x": -2, "y": 5, "z": -4}}))
+        .post_json(
+            "/api/v1/experiments/backprop",
+            &json!({"expression": "(x+y)*z", "values": {"x": -2, "y": 5, "z": -4}}),
+        )
         .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["output"], -12.0);
@@ -141,15 +144,42 @@ async fn backprop_gives_every_nodes_value_and_gradient_and_points_at_bad_input()
     assert_eq!((add["value"].as_f64(), add["grad"].as_f64()), (Some(3.0), Some(-4.0)));
     assert_eq!(r["nodes"][r["output_id"].as_u64().unwrap() as usize]["op"], "*");
     for (body, field, says) in [
-        (json!({"expression": "x + * y", "values": {"x": 1, "y": 2}}), "expression", "position 4"),
-        (json!({"expression": "sin(x)", "values": {"x": 1}}), "expression", "'sin'"),
-        (json!({"expression": "x / (y - 5)", "values": {"x": 1, "y": 5}}), "expression", "division by zero"),
-        (json!({"expression": "log(x)", "values": {"x": -1}}), "expression", "non-finite"),
-        (json!({"expression": "x * y", "values": {"x": 1}}), "values.y", "no value"),
+        (
+            json!({"expression": "x + * y", "values": {"x": 1, "y": 2}}),
+            "expression",
+            "position 4",
+        ),
+        (
+            json!({"expression": "sin(x)", "values": {"x": 1}}),
+            "expression",
+            "'sin'",
+        ),
+        (
+            json!({"expression": "x / (y - 5)", "values": {"x": 1, "y": 5}}),
+            "expression",
+            "division by zero",
+        ),
+        (
+            json!({"expression": "log(x)", "values": {"x": -1}}),
+            "expression",
+            "non-finite",
+        ),
+        (
+            json!({"expression": "x * y", "values": {"x": 1}}),
+            "values.y",
+            "no value",
+        ),
     ] {
         let (status, err) = app.post_json("/api/v1/experiments/backprop", &body).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
-        assert!(err["error"]["message"].as_str().unwrap().contains(says), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {err}"
+        );
     }
 }
 
@@ -163,7 +193,12 @@ async fn optimizer_paths_take_the_engines_own_steps() {
     let (status, r) = app.post_json("/api/v1/experiments/optimizers", &body).await;
     assert_eq!(status, 200, "{r}");
     let paths = r["paths"].as_array().unwrap();
-    let point = |p: usize, k: usize| (paths[p]["points"][k][0].as_f64().unwrap(), paths[p]["points"][k][1].as_f64().unwrap());
+    let point = |p: usize, k: usize| {
+        (
+            paths[p]["points"][k][0].as_f64().unwrap(),
+            paths[p]["points"][k][1].as_f64().unwrap(),
+        )
+    };
     let near = |(x, y): (f64, f64), (ex, ey): (f64, f64)| (x - ex).abs() < 1e-5 && (y - ey).abs() < 1e-5;
     // Gradient (x/10, 2y) = (-0.7, 4) at the start.
     assert!(near(point(0, 1), (-6.335, -1.8)), "sgd: {:?}", point(0, 1));
@@ -182,19 +217,47 @@ async fn optimizer_paths_take_the_engines_own_steps() {
     }
     // A path that leaves the finite range stops and says when.
     let (_, r) = app
-        .post_json("/api/v1/experiments/optimizers", &json!({"expression": "exp(x*y)", "start": [1, 1], "steps": 50,
-            "optimizers": [{"name": "sgd", "learning_rate": 50}]}))
+        .post_json(
+            "/api/v1/experiments/optimizers",
+            &json!({"expression": "exp(x*y)", "start": [1, 1], "steps": 50,
+            "optimizers": [{"name": "sgd", "learning_rate": 50}]}),
+        )
         .await;
-    assert!(r["paths"][0]["stopped"].as_str().unwrap().starts_with("stopped after step"), "{r}");
+    assert!(
+        r["paths"][0]["stopped"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped after step"),
+        "{r}"
+    );
     for (body, field) in [
-        (json!({"expression": "x + z", "start": [0, 0], "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}), "expression"),
-        (json!({"function": "bowl", "start": [0, 0], "steps": 0, "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}), "steps"),
-        (json!({"function": "bowl", "start": [0, 0], "optimizers": []}), "optimizers"),
-        (json!({"function": "bowl", "start": [0, 0], "optimizers": [{"name": "adam", "learning_rate": 0.1, "beta1": 1.5}]}), "optimizers[0].beta1"),
-        (json!({"start": [0, 0], "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}), "expression"),
+        (
+            json!({"expression": "x + z", "start": [0, 0], "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}),
+            "expression",
+        ),
+        (
+            json!({"function": "bowl", "start": [0, 0], "steps": 0, "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}),
+            "steps",
+        ),
+        (
+            json!({"function": "bowl", "start": [0, 0], "optimizers": []}),
+            "optimizers",
+        ),
+        (
+            json!({"function": "bowl", "start": [0, 0], "optimizers": [{"name": "adam", "learning_rate": 0.1, "beta1": 1.5}]}),
+            "optimizers[0].beta1",
+        ),
+        (
+            json!({"start": [0, 0], "optimizers": [{"name": "sgd", "learning_rate": 0.1}]}),
+            "expression",
+        ),
     ] {
         let (status, err) = app.post_json("/api/v1/experiments/optimizers", &body).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
 }
 
@@ -209,20 +272,31 @@ async fn the_augmentation_preview_shows_a_digit_and_its_draws() {
         .await;
     assert_eq!(status, 200, "{plain}");
     assert_eq!(plain["original"].as_array().unwrap().len(), 28);
-    assert_eq!(plain["augmented"][0], plain["original"], "no augmentation: the digit itself");
+    assert_eq!(
+        plain["augmented"][0], plain["original"],
+        "no augmentation: the digit itself"
+    );
     let body = json!({"index": 3, "count": 4, "seed": 9, "augment": {"max_rotation_deg": 20, "max_shift_px": 2}});
     let (_, warped) = app.post_json("/api/v1/experiments/augment", &body).await;
     assert_eq!(warped["augmented"].as_array().unwrap().len(), 4);
     assert_eq!(warped["label"], plain["label"]);
     assert_ne!(warped["augmented"][0], warped["original"]);
     assert_ne!(warped["augmented"][0], warped["augmented"][1], "each draw its own");
-    assert_eq!(app.post_json("/api/v1/experiments/augment", &body).await.1, warped, "the same seed, the same draws");
+    assert_eq!(
+        app.post_json("/api/v1/experiments/augment", &body).await.1,
+        warped,
+        "the same seed, the same draws"
+    );
     for (body, field) in [
         (json!({"augment": {"max_scale": 1.5}}), "augment.max_scale"),
         (json!({"count": 0}), "count"),
         (json!({"index": 10_000_000}), "index"),
     ] {
         let (status, err) = app.post_json("/api/v1/experiments/augment", &body).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
 }

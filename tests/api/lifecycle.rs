@@ -208,7 +208,9 @@ async fn deleting_an_ended_job_removes_it_with_its_history_and_model_and_a_runni
     );
     let db = Db::open(&app.database_url).await;
     for table in ["epochs", "step_losses", "checkpoints"] {
-        let n = db.count(&format!("SELECT COUNT(*) FROM {table} WHERE job_id = $1"), Some(&id)).await;
+        let n = db
+            .count(&format!("SELECT COUNT(*) FROM {table} WHERE job_id = $1"), Some(&id))
+            .await;
         assert_eq!(n, 0, "{table} rows of the deleted job");
     }
     db.close().await;

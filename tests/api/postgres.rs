@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, long_spec, start_url, xor_spec};
 use crate::cluster;
+use crate::helpers::{TestApp, long_spec, start_url, xor_spec};
 
 async fn replicas(n: usize) -> Option<(Vec<TestApp>, String)> {
     let url = cluster::fresh_database().await?;
@@ -260,8 +260,18 @@ async fn a_cancel_sent_to_one_replica_stops_the_job_training_on_another_within_a
 async fn the_suite_runs_on_the_database_it_was_asked_for() {
     let app = crate::helpers::spawn_app().await;
     let on_postgres = std::env::var("NNLAB_TEST_DATABASE").as_deref() == Ok("postgres");
-    assert_eq!(app.database_url.starts_with("postgres://"), on_postgres, "{}", app.database_url);
-    assert_eq!(app.database_url.starts_with("sqlite://"), !on_postgres, "{}", app.database_url);
+    assert_eq!(
+        app.database_url.starts_with("postgres://"),
+        on_postgres,
+        "{}",
+        app.database_url
+    );
+    assert_eq!(
+        app.database_url.starts_with("sqlite://"),
+        !on_postgres,
+        "{}",
+        app.database_url
+    );
     let (status, ready) = app.get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
 }

@@ -146,7 +146,9 @@ async fn several_models_answer_one_input_as_each_does_alone() {
         ids.push(job["result"]["model_id"].as_str().unwrap().to_string());
     }
     let inputs = json!([[0, 0], [0, 1], [1, 0], [1, 1]]);
-    let (status, both) = app.post_json("/api/v1/predict", &json!({"model_ids": ids, "inputs": inputs})).await;
+    let (status, both) = app
+        .post_json("/api/v1/predict", &json!({"model_ids": ids, "inputs": inputs}))
+        .await;
     assert_eq!(status, 200, "{both}");
     for (i, id) in ids.iter().enumerate() {
         let (_, alone) = app.predict(id, &json!({"inputs": inputs})).await;
@@ -156,16 +158,29 @@ async fn several_models_answer_one_input_as_each_does_alone() {
     let mnist = app
         .submit(&json!({"dataset": "mnist", "hidden_layers": [8], "epochs": 1, "train_samples": 500}))
         .await;
-    let mnist = app.wait_finished(&mnist).await["result"]["model_id"].as_str().unwrap().to_string();
+    let mnist = app.wait_finished(&mnist).await["result"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for (body, field) in [
-        (json!({"model_ids": [ids[0], "no-such-model"], "inputs": inputs}), "model_ids[1]"),
+        (
+            json!({"model_ids": [ids[0], "no-such-model"], "inputs": inputs}),
+            "model_ids[1]",
+        ),
         (json!({"model_ids": [ids[0], mnist], "inputs": inputs}), "model_ids[1]"),
         (json!({"model_ids": [], "inputs": inputs}), "model_ids"),
-        (json!({"model_ids": vec![ids[0].clone(); 9], "inputs": inputs}), "model_ids"),
+        (
+            json!({"model_ids": vec![ids[0].clone(); 9], "inputs": inputs}),
+            "model_ids",
+        ),
         (json!({"model_ids": ids, "inputs": [[0, 1, 2]]}), "inputs[0]"),
         (json!({"model_ids": ids, "inputs": inputs, "extra": 1}), "extra"),
     ] {
         let (status, err) = app.post_json("/api/v1/predict", &body).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
 }

@@ -56,7 +56,10 @@ async fn a_grid_sweeps_trials_are_jobs_that_train_at_most_parallelism_at_once() 
         "space": {"learning_rate": {"values": [0.05, 0.2]}, "hidden_layers": {"values": [[4], [8]]}}});
     let (status, preview) = app.post_json("/api/v1/sweeps/preview", &body).await;
     assert_eq!(status, 200, "{preview}");
-    assert_eq!((preview["trials"].as_i64(), preview["max_total_epochs"].as_i64()), (Some(4), Some(16)));
+    assert_eq!(
+        (preview["trials"].as_i64(), preview["max_total_epochs"].as_i64()),
+        (Some(4), Some(16))
+    );
     assert_eq!(preview["exact"], true);
     let created = start(&app, &body).await;
     let id = created["id"].as_str().unwrap().to_string();
@@ -65,7 +68,12 @@ async fn a_grid_sweeps_trials_are_jobs_that_train_at_most_parallelism_at_once() 
     let mut most = 0;
     let s = loop {
         let s = sweep(&app, &id).await;
-        let running = s["trials"].as_array().unwrap().iter().filter(|t| t["state"] == "running").count();
+        let running = s["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["state"] == "running")
+            .count();
         most = most.max(running);
         assert!(running <= 2, "{s}");
         if s["status"] != "running" {
@@ -83,7 +91,12 @@ async fn a_grid_sweeps_trials_are_jobs_that_train_at_most_parallelism_at_once() 
         assert_eq!(job["spec"]["hidden_layers"], t["params"]["hidden_layers"]);
     }
     assert_eq!(s["epochs_trained"], 16, "exactly the preview without early stopping");
-    let board: Vec<f64> = s["leaderboard"].as_array().unwrap().iter().map(|r| r["value"].as_f64().unwrap()).collect();
+    let board: Vec<f64> = s["leaderboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .collect();
     assert_eq!(board.len(), 4);
     assert!(board.windows(2).all(|w| w[0] <= w[1]), "lowest loss first: {board:?}");
     assert_eq!(s["best_trial"]["best"]["value"].as_f64(), Some(board[0]));
@@ -116,14 +129,21 @@ async fn asha_promotes_within_its_quota_resumes_promoted_trials_and_stops_the_re
         let history = curve(&app, job, "val_loss").await;
         let epochs: Vec<i64> = history.iter().map(|(e, _)| *e).collect();
         let last = *epochs.last().unwrap();
-        assert_eq!(epochs, (1..=last).collect::<Vec<_>>(), "every epoch once, resumed after each rung: {t}");
+        assert_eq!(
+            epochs,
+            (1..=last).collect::<Vec<_>>(),
+            "every epoch once, resumed after each rung: {t}"
+        );
         assert!([1, 3, 9].contains(&last), "stops only at a rung or the end: {t}");
         assert_eq!(t["epochs_trained"], last);
         trained += last;
         for d in t["decisions"].as_array().unwrap() {
             let rung = d["rung_epoch"].as_i64().unwrap();
             let value = history.iter().find(|(e, _)| *e == rung).unwrap().1;
-            assert!((d["value"].as_f64().unwrap() - value).abs() < 1e-9, "the evidence is the trial's value: {d}");
+            assert!(
+                (d["value"].as_f64().unwrap() - value).abs() < 1e-9,
+                "the evidence is the trial's value: {d}"
+            );
             let quota = (d["of"].as_i64().unwrap() / 3).max(1);
             match d["action"].as_str().unwrap() {
                 "promote" => assert!(d["rank"].as_i64().unwrap() <= quota, "{d}"),
@@ -148,7 +168,11 @@ async fn asha_promotes_within_its_quota_resumes_promoted_trials_and_stops_the_re
             .filter(|d| d["rung_epoch"] == rung && d["action"] == "promote")
             .count()
     };
-    assert_eq!((promoted_at(1), promoted_at(3)), (2, 1), "the top third of 6, then of 2");
+    assert_eq!(
+        (promoted_at(1), promoted_at(3)),
+        (2, 1),
+        "the top third of 6, then of 2"
+    );
     assert_eq!(s["epochs_trained"], trained);
     assert!(trained <= 16, "within the preview's bound: {trained}");
 }
@@ -164,12 +188,18 @@ async fn the_median_rule_stops_a_trial_worse_than_the_median_of_the_others_at_it
     let id = start(&app, &body).await["id"].as_str().unwrap().to_string();
     let s = wait_ended(&app, &id).await;
     let trials = s["trials"].as_array().unwrap().clone();
-    let hopeless = trials.iter().find(|t| t["params"]["learning_rate"] == 0.000001).unwrap();
+    let hopeless = trials
+        .iter()
+        .find(|t| t["params"]["learning_rate"] == 0.000001)
+        .unwrap();
     assert_eq!(hopeless["state"], "stopped", "{s}");
     let d = &hopeless["decisions"][0];
     let epoch = d["rung_epoch"].as_i64().unwrap();
     assert!(epoch >= 2, "not within the grace epochs: {d}");
-    assert_eq!(hopeless["epochs_trained"], epoch, "judged before it went on: stopped there");
+    assert_eq!(
+        hopeless["epochs_trained"], epoch,
+        "judged before it went on: stopped there"
+    );
     // The cutoff is the median of the other trials' values at that epoch.
     let mut others = Vec::new();
     for t in trials.iter().filter(|t| t["job_id"] != hopeless["job_id"]) {
@@ -177,7 +207,10 @@ async fn the_median_rule_stops_a_trial_worse_than_the_median_of_the_others_at_it
         others.push(c.iter().find(|(e, _)| *e == epoch).unwrap().1);
     }
     others.sort_by(f64::total_cmp);
-    assert!((d["cutoff"].as_f64().unwrap() - others[1]).abs() < 1e-9, "{d} vs {others:?}");
+    assert!(
+        (d["cutoff"].as_f64().unwrap() - others[1]).abs() < 1e-9,
+        "{d} vs {others:?}"
+    );
     assert!(d["value"].as_f64().unwrap() > d["cutoff"].as_f64().unwrap());
     assert_eq!(d["of"], 4);
     assert!(d["rule"].as_str().unwrap().contains("worse than the median"), "{d}");
@@ -188,18 +221,28 @@ async fn a_bad_space_is_a_422_naming_the_field_and_creates_nothing() {
     let app = spawn_app().await;
     let before = app.table_counts().await;
     let grid = |space: Value| json!({"base": base(2), "method": "grid", "metric": "val_loss", "space": space});
-    let random = |space: Value| json!({"base": base(2), "method": "random", "trials": 3, "metric": "val_loss", "space": space});
+    let random =
+        |space: Value| json!({"base": base(2), "method": "random", "trials": 3, "metric": "val_loss", "space": space});
     let mut no_split = grid(json!({"l2": {"values": [0.0]}}));
     no_split["base"]["validation_split"] = json!(0);
     let mut unknown = grid(json!({"l2": {"values": [0.0]}}));
     unknown["base"]["dataset"] = json!("no-such-set");
     for (body, field) in [
-        (grid(json!({"learning_rate": {"values": ["fast"]}})), "space.learning_rate"),
+        (
+            grid(json!({"learning_rate": {"values": ["fast"]}})),
+            "space.learning_rate",
+        ),
         (grid(json!({"learning_rate": {"values": [-1]}})), "space.learning_rate"),
         (grid(json!({"no_such_field": {"values": [1]}})), "space.no_such_field"),
         (grid(json!({"dropout": {"uniform": [0, 0.5]}})), "space.dropout"),
-        (random(json!({"hidden_layers": {"uniform": [1, 2]}})), "space.hidden_layers"),
-        (random(json!({"batch_size": {"int_uniform": [0, 4]}})), "space.batch_size"),
+        (
+            random(json!({"hidden_layers": {"uniform": [1, 2]}})),
+            "space.hidden_layers",
+        ),
+        (
+            random(json!({"batch_size": {"int_uniform": [0, 4]}})),
+            "space.batch_size",
+        ),
         (grid(json!({"epochs": {"values": [1, 2]}})), "space.epochs"),
         (grid(json!({})), "space"),
         (no_split, "metric"),
@@ -207,7 +250,11 @@ async fn a_bad_space_is_a_422_naming_the_field_and_creates_nothing() {
     ] {
         for path in ["/api/v1/sweeps/preview", "/api/v1/sweeps"] {
             let (status, err) = app.post_json(path, &body).await;
-            assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{path} {body}: {err}");
+            assert_eq!(
+                (status, err["error"]["field"].as_str()),
+                (422, Some(field)),
+                "{path} {body}: {err}"
+            );
         }
     }
     assert_eq!(app.table_counts().await, before, "nothing was written");
@@ -227,18 +274,30 @@ async fn cancelling_a_sweep_cancels_its_running_and_waiting_trials() {
         "space": {"learning_rate": {"values": [0.01, 0.02, 0.03]}}});
     let id = start(&app, &body).await["id"].as_str().unwrap().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !sweep(&app, &id).await["trials"].as_array().unwrap().iter().any(|t| t["state"] == "running") {
+    while !sweep(&app, &id).await["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["state"] == "running")
+    {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (status, cancelled) = app.post_json(&format!("/api/v1/sweeps/{id}/cancel"), &Value::Null).await;
+    let (status, cancelled) = app
+        .post_json(&format!("/api/v1/sweeps/{id}/cancel"), &Value::Null)
+        .await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled");
     for t in cancelled["trials"].as_array().unwrap() {
         assert_eq!(t["state"], "cancelled", "{t}");
         assert_eq!(app.job(t["job_id"].as_str().unwrap()).await["status"], "cancelled");
     }
-    assert_eq!(app.post_json(&format!("/api/v1/sweeps/{id}/cancel"), &Value::Null).await.0, 409);
+    assert_eq!(
+        app.post_json(&format!("/api/v1/sweeps/{id}/cancel"), &Value::Null)
+            .await
+            .0,
+        409
+    );
     // Nothing of it trains any more: the queue is free for another job.
     let other = app.submit(&crate::helpers::xor_spec(5)).await;
     assert_eq!(app.wait_finished(&other).await["status"], "succeeded");

@@ -90,7 +90,11 @@ async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_wo
         assert!(!store.give_back("j", &old).await.unwrap(), "{name}");
         let blobs_before = store.blob_usage().await.unwrap();
         assert!(!store.set_init_weights("j", &old, b"late").await.unwrap(), "{name}");
-        assert_eq!(store.blob_usage().await.unwrap(), blobs_before, "{name}: a refused write stores no blob");
+        assert_eq!(
+            store.blob_usage().await.unwrap(),
+            blobs_before,
+            "{name}: a refused write stores no blob"
+        );
         // Another worker resumes it under a new lease.
         let (row, new) = store.claim_next("worker-b", 30_000).await.unwrap().unwrap();
         assert_eq!((row.attempts, row.epoch), (2, 1), "{name}");
@@ -354,8 +358,16 @@ async fn blobs_are_stored_once_and_deleted_with_their_last_reference() {
         let init = [9u8; 100];
         assert!(store.set_init_weights("a", &lease_a, &init).await.unwrap(), "{name}");
         assert!(store.set_init_weights("b", &lease_b, &init).await.unwrap(), "{name}");
-        assert_eq!(store.blob_usage().await.unwrap(), usage(1, 100), "{name}: one start, stored once");
-        assert_eq!(store.init_weights("b").await.unwrap().as_deref(), Some(&init[..]), "{name}");
+        assert_eq!(
+            store.blob_usage().await.unwrap(),
+            usage(1, 100),
+            "{name}: one start, stored once"
+        );
+        assert_eq!(
+            store.init_weights("b").await.unwrap().as_deref(),
+            Some(&init[..]),
+            "{name}"
+        );
         assert_eq!(
             store.job("a").await.unwrap().unwrap().init_sha256,
             Some(sha256_hex(&init)),
@@ -372,7 +384,10 @@ async fn blobs_are_stored_once_and_deleted_with_their_last_reference() {
             "{name}: only the newest checkpoint is kept, and b's equals a's"
         );
         let weights = new_model("trained", Some("a"));
-        assert!(store.finish_with_model("a", &lease_a, &weights, 1.0).await.unwrap(), "{name}");
+        assert!(
+            store.finish_with_model("a", &lease_a, &weights, 1.0).await.unwrap(),
+            "{name}"
+        );
         store.insert_model(&new_model("imported", None)).await.unwrap();
         let models = store.models(None).await.unwrap();
         assert!(
@@ -387,15 +402,28 @@ async fn blobs_are_stored_once_and_deleted_with_their_last_reference() {
             Some(&b"weights"[..]),
             "{name}: still pointed at by the trained model"
         );
-        assert!(matches!(store.delete_job("a").await.unwrap(), Delete::Deleted { .. }), "{name}");
+        assert!(
+            matches!(store.delete_job("a").await.unwrap(), Delete::Deleted { .. }),
+            "{name}"
+        );
         assert_eq!(
             store.blob_usage().await.unwrap(),
             usage(2, 116),
             "{name}: the weights went; the start stays, b points at it"
         );
-        assert!(matches!(store.cancel("b").await.unwrap(), Cancel::Cancelled(_)), "{name}");
-        assert_eq!(store.blob_usage().await.unwrap(), usage(1, 100), "{name}: b's checkpoint went");
-        assert!(matches!(store.delete_job("b").await.unwrap(), Delete::Deleted { .. }), "{name}");
+        assert!(
+            matches!(store.cancel("b").await.unwrap(), Cancel::Cancelled(_)),
+            "{name}"
+        );
+        assert_eq!(
+            store.blob_usage().await.unwrap(),
+            usage(1, 100),
+            "{name}: b's checkpoint went"
+        );
+        assert!(
+            matches!(store.delete_job("b").await.unwrap(), Delete::Deleted { .. }),
+            "{name}"
+        );
         assert_eq!(store.blob_usage().await.unwrap(), usage(0, 0), "{name}");
     }
 }
@@ -422,24 +450,67 @@ async fn a_forks_jobs_are_queued_all_or_none_and_share_their_start() {
                 start_weights: &start,
             }),
         };
-        let fork = || [job("c0", 0, ForkRole::Child), job("c1", 1, ForkRole::Child), job("b1", 1, ForkRole::Baseline)];
-        assert!(store.insert_jobs_if_room(&fork(), 2).await.unwrap().is_none(), "{name}: 3 do not fit under 2");
-        assert_eq!(store.count_jobs(JobStatus::Queued).await.unwrap(), 0, "{name}: none was queued");
+        let fork = || {
+            [
+                job("c0", 0, ForkRole::Child),
+                job("c1", 1, ForkRole::Child),
+                job("b1", 1, ForkRole::Baseline),
+            ]
+        };
+        assert!(
+            store.insert_jobs_if_room(&fork(), 2).await.unwrap().is_none(),
+            "{name}: 3 do not fit under 2"
+        );
+        assert_eq!(
+            store.count_jobs(JobStatus::Queued).await.unwrap(),
+            0,
+            "{name}: none was queued"
+        );
         assert_eq!(store.blob_usage().await.unwrap(), BlobUsage::default(), "{name}");
         let rows = store.insert_jobs_if_room(&fork(), 3).await.unwrap().expect("room");
-        assert!(rows.iter().all(|r| r.start_sha256 == Some(sha256_hex(&start))), "{name}");
-        assert_eq!(store.blob_usage().await.unwrap().count, 1, "{name}: one start, stored once");
-        let members: Vec<String> = store.fork_members("c0").await.unwrap().into_iter().map(|r| r.id).collect();
+        assert!(
+            rows.iter().all(|r| r.start_sha256 == Some(sha256_hex(&start))),
+            "{name}"
+        );
+        assert_eq!(
+            store.blob_usage().await.unwrap().count,
+            1,
+            "{name}: one start, stored once"
+        );
+        let members: Vec<String> = store
+            .fork_members("c0")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(members, ["c0", "b1", "c1"], "{name}: by pair, baseline first");
         for id in ["c0", "c1", "b1"] {
-            assert!(matches!(store.cancel(id).await.unwrap(), Cancel::Cancelled(_)), "{name}");
+            assert!(
+                matches!(store.cancel(id).await.unwrap(), Cancel::Cancelled(_)),
+                "{name}"
+            );
         }
         for id in ["c0", "c1"] {
-            assert!(matches!(store.delete_job(id).await.unwrap(), Delete::Deleted { .. }), "{name}");
+            assert!(
+                matches!(store.delete_job(id).await.unwrap(), Delete::Deleted { .. }),
+                "{name}"
+            );
         }
-        assert_eq!(store.blob(&sha256_hex(&start)).await.unwrap().as_deref(), Some(&start[..]), "{name}");
-        assert!(matches!(store.delete_job("b1").await.unwrap(), Delete::Deleted { .. }), "{name}");
-        assert_eq!(store.blob_usage().await.unwrap(), BlobUsage::default(), "{name}: gone with the last");
+        assert_eq!(
+            store.blob(&sha256_hex(&start)).await.unwrap().as_deref(),
+            Some(&start[..]),
+            "{name}"
+        );
+        assert!(
+            matches!(store.delete_job("b1").await.unwrap(), Delete::Deleted { .. }),
+            "{name}"
+        );
+        assert_eq!(
+            store.blob_usage().await.unwrap(),
+            BlobUsage::default(),
+            "{name}: gone with the last"
+        );
     }
 }
 
@@ -488,14 +559,39 @@ async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() 
                 pause_at: Some(1),
             })
             .collect();
-        let sweep = NewSweep { id: "s", name: "conformance", spec_json: "{}" };
-        assert!(matches!(store.insert_sweep(&sweep, &trials, 1).await.unwrap(), SweepInsert::Created(_)), "{name}");
-        let again = NewSweep { id: "s2", name: "", spec_json: "{}" };
-        assert!(matches!(store.insert_sweep(&again, &[], 1).await.unwrap(), SweepInsert::TooMany), "{name}");
-        assert!(store.claim_next("w", 30_000).await.unwrap().is_none(), "{name}: held trials are not claimed");
+        let sweep = NewSweep {
+            id: "s",
+            name: "conformance",
+            spec_json: "{}",
+        };
+        assert!(
+            matches!(
+                store.insert_sweep(&sweep, &trials, 1).await.unwrap(),
+                SweepInsert::Created(_)
+            ),
+            "{name}"
+        );
+        let again = NewSweep {
+            id: "s2",
+            name: "",
+            spec_json: "{}",
+        };
+        assert!(
+            matches!(store.insert_sweep(&again, &[], 1).await.unwrap(), SweepInsert::TooMany),
+            "{name}"
+        );
+        assert!(
+            store.claim_next("w", 30_000).await.unwrap().is_none(),
+            "{name}: held trials are not claimed"
+        );
         // t1 and t2 are released, train their first epoch and pause there.
         let release_t1_t2: nnlab::store::sweeps::Decide = |s| SweepChanges {
-            release: s.trials.iter().filter(|t| t.job.id != "t0").map(|t| t.job.id.clone()).collect(),
+            release: s
+                .trials
+                .iter()
+                .filter(|t| t.job.id != "t0")
+                .map(|t| t.job.id.clone())
+                .collect(),
             ..SweepChanges::default()
         };
         store.reconcile_sweep("s", release_t1_t2).await.unwrap().unwrap();
@@ -504,7 +600,10 @@ async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() 
             assert_eq!(row.pause_at_epoch, Some(1), "{name}");
             assert!(record(store, &row.id, &lease, 1).await, "{name}");
             assert!(store.pause(&row.id, &lease).await.unwrap(), "{name}");
-            assert!(!store.pause(&row.id, &lease).await.unwrap(), "{name}: fenced like any worker write");
+            assert!(
+                !store.pause(&row.id, &lease).await.unwrap(),
+                "{name}: fenced like any worker write"
+            );
             let paused = store.job(&row.id).await.unwrap().unwrap();
             assert_eq!(
                 (paused.status, paused.held, paused.epoch, paused.attempts),
@@ -513,7 +612,10 @@ async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() 
             );
             assert_eq!(store.checkpoint(&row.id).await.unwrap(), Some(vec![1u8; 16]), "{name}");
         }
-        assert!(store.claim_next("w", 30_000).await.unwrap().is_none(), "{name}: paused trials wait");
+        assert!(
+            store.claim_next("w", 30_000).await.unwrap().is_none(),
+            "{name}: paused trials wait"
+        );
         let state = store.sweep_state("s").await.unwrap().unwrap();
         assert_eq!(state.trials.len(), 3, "{name}");
         assert_eq!(state.epochs.len(), 2, "{name}: the trials' epoch rows");
@@ -522,17 +624,32 @@ async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() 
         assert_eq!(state.decisions.len(), 1, "{name}");
         let by_id = |id: &str| state.trials.iter().find(|t| t.job.id == id).unwrap().job.clone();
         assert!(!by_id("t0").held, "{name}: released");
-        assert_eq!((by_id("t1").held, by_id("t1").pause_at_epoch), (true, Some(3)), "{name}: promoted, still held");
+        assert_eq!(
+            (by_id("t1").held, by_id("t1").pause_at_epoch),
+            (true, Some(3)),
+            "{name}: promoted, still held"
+        );
         assert_eq!(by_id("t2").status, JobStatus::Cancelled, "{name}");
         assert_eq!(by_id("t2").error.as_deref(), Some("stopped by the rule"), "{name}");
         assert!(store.checkpoint("t2").await.unwrap().is_none(), "{name}");
         // The same decision again changes nothing (the first one stands).
         store.reconcile_sweep("s", release_promote_stop).await.unwrap().unwrap();
-        assert_eq!(store.sweep_state("s").await.unwrap().unwrap().decisions.len(), 1, "{name}");
+        assert_eq!(
+            store.sweep_state("s").await.unwrap().unwrap().decisions.len(),
+            1,
+            "{name}"
+        );
         let (row, cancelled) = store.cancel_sweep("s").await.unwrap().unwrap();
         assert_eq!(row.status, "cancelled", "{name}");
         assert_eq!(cancelled.len(), 2, "{name}: t0 and t1");
-        assert!(store.reconcile_sweep("s", release_promote_stop).await.unwrap().is_none(), "{name}: ended");
+        assert!(
+            store
+                .reconcile_sweep("s", release_promote_stop)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: ended"
+        );
     }
 }
 

@@ -151,12 +151,10 @@ pub async fn last_step(pool: &PgPool, job_id: &str) -> sqlx::Result<i64> {
 }
 
 pub async fn checkpoint(pool: &PgPool, job_id: &str) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar(
-        "SELECT b.bytes FROM checkpoints c JOIN blobs b ON b.sha256 = c.blob_sha256 WHERE c.job_id = $1",
-    )
-    .bind(job_id)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_scalar("SELECT b.bytes FROM checkpoints c JOIN blobs b ON b.sha256 = c.blob_sha256 WHERE c.job_id = $1")
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await
 }
 
 async fn checkpoint_sha256(tx: &mut Transaction<'_, Postgres>, job_id: &str) -> sqlx::Result<Option<String>> {

@@ -18,10 +18,19 @@ const SWEEP_COLUMNS: &str = "id, name, spec, status, created_at, finished_at";
 const SWEEPS_LOCK: i64 = 0x6e6e_6c61_6273_7770;
 
 fn job_columns() -> String {
-    COLUMNS.split(',').map(|c| format!("j.{}", c.trim())).collect::<Vec<_>>().join(", ")
+    COLUMNS
+        .split(',')
+        .map(|c| format!("j.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-pub async fn insert(pool: &PgPool, sweep: &NewSweep<'_>, trials: &[NewTrial<'_>], max_running: i64) -> sqlx::Result<SweepInsert> {
+pub async fn insert(
+    pool: &PgPool,
+    sweep: &NewSweep<'_>,
+    trials: &[NewTrial<'_>],
+    max_running: i64,
+) -> sqlx::Result<SweepInsert> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SWEEPS_LOCK)
@@ -71,10 +80,12 @@ pub async fn insert(pool: &PgPool, sweep: &NewSweep<'_>, trials: &[NewTrial<'_>]
 }
 
 pub async fn get(pool: &PgPool, id: &str) -> sqlx::Result<Option<SweepRow>> {
-    sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!("SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn list(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<SweepRow>> {
@@ -143,11 +154,7 @@ pub async fn state(pool: &PgPool, id: &str) -> sqlx::Result<Option<SweepState>> 
     read_state(&mut conn, sweep).await.map(Some)
 }
 
-pub async fn reconcile(
-    pool: &PgPool,
-    id: &str,
-    decide: Decide,
-) -> sqlx::Result<Option<SweepChanges>> {
+pub async fn reconcile(pool: &PgPool, id: &str, decide: Decide) -> sqlx::Result<Option<SweepChanges>> {
     let mut tx = pool.begin().await?;
     let sweep = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = $1 AND status = 'running' FOR UPDATE"

@@ -14,7 +14,11 @@ pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started
 /// Queues the jobs, all or none: none if fewer than their number fit under `max_queued`.
 /// The count and the inserts are one transaction holding the write lock, so concurrent
 /// submits cannot overshoot the cap.
-pub async fn insert_if_room(pool: &SqlitePool, new: &[NewJob<'_>], max_queued: i64) -> sqlx::Result<Option<Vec<JobRow>>> {
+pub async fn insert_if_room(
+    pool: &SqlitePool,
+    new: &[NewJob<'_>],
+    max_queued: i64,
+) -> sqlx::Result<Option<Vec<JobRow>>> {
     let mut tx = begin(pool).await?;
     // Held sweep trials are not in the queue (bounded by the sweeps' own caps).
     let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND held = 0")
@@ -141,13 +145,12 @@ pub async fn renew(pool: &SqlitePool, id: &str, lease: &Lease, lease_ms: i64) ->
 /// lease is gone.
 pub async fn set_init_weights(pool: &SqlitePool, id: &str, lease: &Lease, weights: &[u8]) -> sqlx::Result<bool> {
     let mut tx = begin(pool).await?;
-    let previous: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT init_sha256 FROM jobs WHERE id = ? AND lease_token = ? AND status = 'running'",
-    )
-    .bind(id)
-    .bind(&lease.token)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let previous: Option<Option<String>> =
+        sqlx::query_scalar("SELECT init_sha256 FROM jobs WHERE id = ? AND lease_token = ? AND status = 'running'")
+            .bind(id)
+            .bind(&lease.token)
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some(previous) = previous else {
         return Ok(false);
     };

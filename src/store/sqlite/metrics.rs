@@ -144,12 +144,10 @@ pub async fn last_step(pool: &SqlitePool, job_id: &str) -> sqlx::Result<i64> {
 
 /// The newest checkpoint of a job.
 pub async fn checkpoint(pool: &SqlitePool, job_id: &str) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar(
-        "SELECT b.bytes FROM checkpoints c JOIN blobs b ON b.sha256 = c.blob_sha256 WHERE c.job_id = ?",
-    )
-    .bind(job_id)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_scalar("SELECT b.bytes FROM checkpoints c JOIN blobs b ON b.sha256 = c.blob_sha256 WHERE c.job_id = ?")
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await
 }
 
 async fn checkpoint_sha256(tx: &mut Transaction<'_, Sqlite>, job_id: &str) -> sqlx::Result<Option<String>> {

@@ -98,10 +98,11 @@ pub async fn weights(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Vec<u8>
 /// Deletes a model (and its weights unless shared); false if there was none.
 pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
     let mut tx = begin(pool).await?;
-    let deleted: Option<Option<String>> = sqlx::query_scalar("DELETE FROM models WHERE id = ? RETURNING weights_sha256")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let deleted: Option<Option<String>> =
+        sqlx::query_scalar("DELETE FROM models WHERE id = ? RETURNING weights_sha256")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some(sha256) = deleted else {
         return Ok(false);
     };

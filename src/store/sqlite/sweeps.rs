@@ -15,10 +15,19 @@ const SWEEP_COLUMNS: &str = "id, name, spec, status, created_at, finished_at";
 
 /// The jobs columns qualified by `j.` (trials join jobs with sweep_trials).
 fn job_columns() -> String {
-    COLUMNS.split(',').map(|c| format!("j.{}", c.trim())).collect::<Vec<_>>().join(", ")
+    COLUMNS
+        .split(',')
+        .map(|c| format!("j.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-pub async fn insert(pool: &SqlitePool, sweep: &NewSweep<'_>, trials: &[NewTrial<'_>], max_running: i64) -> sqlx::Result<SweepInsert> {
+pub async fn insert(
+    pool: &SqlitePool,
+    sweep: &NewSweep<'_>,
+    trials: &[NewTrial<'_>],
+    max_running: i64,
+) -> sqlx::Result<SweepInsert> {
     let mut tx = begin(pool).await?;
     let running: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sweeps WHERE status = 'running'")
         .fetch_one(&mut *tx)
@@ -64,10 +73,12 @@ pub async fn insert(pool: &SqlitePool, sweep: &NewSweep<'_>, trials: &[NewTrial<
 }
 
 pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<SweepRow>> {
-    sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!("SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = ?")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Newest first.
@@ -140,11 +151,7 @@ pub async fn state(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<SweepStat
 
 /// Reads a running sweep's state and applies what `decide` makes of it, in one write
 /// transaction. `None` if the sweep is not running.
-pub async fn reconcile(
-    pool: &SqlitePool,
-    id: &str,
-    decide: Decide,
-) -> sqlx::Result<Option<SweepChanges>> {
+pub async fn reconcile(pool: &SqlitePool, id: &str, decide: Decide) -> sqlx::Result<Option<SweepChanges>> {
     let mut tx = begin(pool).await?;
     let sweep = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {SWEEP_COLUMNS} FROM sweeps WHERE id = ? AND status = 'running'"
