@@ -77,7 +77,8 @@ async fn a_cancel_that_answers_200_means_cancelled_with_no_further_epoch_and_no_
             *seen,
             "job {id}: no epoch recorded after its cancel answered 200"
         );
-        assert!(*seen < 30, "a cancelled job did not train every epoch");
+        // `seen` may be all 30: a cancel that lands after the last epoch but before the
+        // model is stored still wins, and then no model may appear.
         assert!(
             models["models"]
                 .as_array()
