@@ -1,5 +1,6 @@
 // api.js — the one place that talks to the nnlab HTTP API (/api/v1): JSON fetch with the
-// server's error shape turned into ApiError, and job event streams (EventSource).
+// server's error shape turned into ApiError, and following a job to its end (its event
+// stream, re-read whenever the stream ends).
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -106,11 +107,11 @@ export const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 export const IMAGE_DATASETS = ['mnist', 'fashion-mnist'];
 
 /**
- * Follows a job's server-sent events. `on` maps event names (`status`, `epoch`, `step`) to
- * handlers receiving the parsed data. The stream is closed when the job reaches a terminal
- * status (the server ends it then; EventSource would otherwise reconnect) or on `close()`.
+ * A job's server-sent events: `on` maps event names (`status`, `epoch`, `step`) to handlers
+ * receiving the parsed data. Closed at a terminal status (the server ends the stream then;
+ * EventSource would otherwise reconnect), on `close()`, or when it fails (then `on.end`).
  */
-export function followJob(id, on) {
+function jobEvents(id, on) {
   const es = new EventSource(`/api/v1/jobs/${encodeURIComponent(id)}/events`);
   let closed = false;
   const close = () => { if (!closed) { closed = true; es.close(); } };
@@ -129,4 +130,51 @@ export function followJob(id, on) {
     if (on.end) on.end();
   };
   return { close };
+}
+
+/**
+ * Follows a job to its end (a TERMINAL status) and resolves to the job then. Its events go
+ * to `on.status` (the job), `on.epoch` and `on.step` as they come. Whenever a stream ends
+ * (the job ended, the connection dropped, or the server refused: it caps open streams) the
+ * job is re-read with `reread(signal)` and also given to `on.status`; while it is unfinished
+ * the stream is opened again after `retryMs`. Rejects when `signal` aborts or a re-read fails.
+ */
+export function followJob(id, { signal, retryMs = 1500, reread = (s) => api.job(id, s), ...on } = {}) {
+  return new Promise((resolve, reject) => {
+    let stream = null;
+    let timer = null;
+    let over = false;
+    const settle = (done, value) => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      if (stream) stream.close();
+      if (signal) signal.removeEventListener('abort', onAbort);
+      done(value);
+    };
+    const onAbort = () => settle(reject, signal.reason);
+    const status = (j) => { if (on.status) on.status(j); };
+    const open = () => {
+      let ended = false;
+      // Once per stream: at its terminal status, or when it ends without one.
+      const end = async () => {
+        if (ended || over) return;
+        ended = true;
+        stream.close();
+        let job;
+        try { job = await reread(signal); } catch (e) { settle(reject, e); return; }
+        if (over) return;
+        status(job);
+        if (TERMINAL.includes(job.status)) settle(resolve, job);
+        else timer = setTimeout(open, retryMs);
+      };
+      stream = jobEvents(id, {
+        epoch: on.epoch, step: on.step, end,
+        status: (j) => { status(j); if (j && TERMINAL.includes(j.status)) end(); },
+      });
+    };
+    if (signal && signal.aborted) { onAbort(); return; }
+    if (signal) signal.addEventListener('abort', onAbort);
+    open();
+  });
 }

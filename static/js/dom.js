@@ -1,5 +1,5 @@
 // dom.js — tiny DOM helpers shared by the views: element builder, number formatting,
-// visible error boxes, and the per-view lifecycle context.
+// visible error boxes, labelled form fields, and the per-view lifecycle context.
 
 /** h('div.card#x', {attrs}, ...children) — children may be strings, nodes, arrays or null. */
 export function h(tag, attrs, ...children) {
@@ -58,6 +58,22 @@ export function duration(seconds) {
 export function errorBox(err, prefix = '') {
   const msg = err && err.message ? err.message : String(err);
   return h('p.error', { role: 'alert' }, prefix ? `${prefix}: ${msg}` : msg);
+}
+
+/**
+ * A labelled control (a checkbox before its label) with an optional help line and an error
+ * line under it (p.field-error#errId, filled by the caller), both in the control's
+ * aria-describedby. `inline` for a row of fields; `attrs` go on the div.field.
+ */
+export function field(label, control, { help = null, errId = `${control.id}-err`, inline = false, attrs = null } = {}) {
+  const helpId = help ? `${control.id}-help` : null;
+  control.setAttribute('aria-describedby', [helpId, errId].filter(Boolean).join(' '));
+  const check = control.type === 'checkbox';
+  const labelEl = h('label', { for: control.id }, label);
+  return h(`div.field${check ? '.check' : ''}${inline ? '.inline' : ''}`, attrs,
+    check ? [control, labelEl] : [labelEl, control],
+    help ? h('small.help', { id: helpId }, help) : null,
+    h('p.field-error', { id: errId, 'aria-live': 'polite' }));
 }
 
 /** Replaces el's content with the given children. */

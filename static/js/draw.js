@@ -2,7 +2,7 @@
 // prediction (debounced) with the ten probabilities and the 28x28 image the model saw, a
 // model picker, and on first run the progress of the MNIST demo job instead of a dead page.
 
-import { api, followJob, TERMINAL, IMAGE_DATASETS } from './api.js';
+import { api, followJob, IMAGE_DATASETS } from './api.js';
 import { h, fill, fmt, pct, errorBox, isAbort, specSummary } from './dom.js';
 import { paintImage } from './charts.js';
 
@@ -236,31 +236,19 @@ export async function mount(root, ctx) {
       h('p', 'Training an MNIST model for you first (this happens once, on a fresh server). Draw meanwhile; the prediction appears when it is ready.'),
       h('label', { for: 'demo-progress' }, 'Progress '), bar, ' ', text,
       h('p', h('a', { href: `#/jobs/${job.id}` }, 'Watch its curves'))));
-    let done = false;
-    const finish = async () => {
-      if (done || !ctx.alive) return;
-      let j;
-      try { j = await api.job(job.id, ctx.signal); } catch (e) { if (!isAbort(e)) fill(modelStatus, errorBox(e)); return; }
-      update(j);
-      if (!TERMINAL.includes(j.status)) { ctx.timeout(follow, 2000); return; }
-      done = true;
-      if (j.status === 'succeeded') watchForModel().catch((e) => { if (!isAbort(e)) fill(modelStatus, errorBox(e)); });
-      else fill(modelStatus, errorBox(new Error(`The MNIST job ${j.status}${j.error ? `: ${j.error}` : ''}`)));
-    };
-    const follow = () => {
-      if (!ctx.alive) return;
-      const stream = followJob(job.id, {
-        status: (j) => { update(j); if (TERMINAL.includes(j.status)) finish(); },
-        epoch: (m) => {
-          const total = Math.max(1, job.progress.epochs);
-          bar.value = m.epochs_done / total;
-          text.textContent = `Epoch ${m.epochs_done} of ${total} · validation accuracy ${pct(m.val_accuracy)}`;
-        },
-        end: finish,
-      });
-      ctx.onCleanup(stream.close);
-    };
-    follow();
+    followJob(job.id, {
+      signal: ctx.signal,
+      retryMs: 2000,
+      status: update,
+      epoch: (m) => {
+        const total = Math.max(1, job.progress.epochs);
+        bar.value = m.epochs_done / total;
+        text.textContent = `Epoch ${m.epochs_done} of ${total} · validation accuracy ${pct(m.val_accuracy)}`;
+      },
+    }).then((j) => {
+      if (j.status === 'succeeded') return watchForModel();
+      fill(modelStatus, errorBox(new Error(`The MNIST job ${j.status}${j.error ? `: ${j.error}` : ''}`)));
+    }).catch((e) => { if (!isAbort(e)) fill(modelStatus, errorBox(e)); });
   }
 
   try {

@@ -151,17 +151,6 @@ export async function mount(root, ctx, route) {
   if (job.fork) pairsBox.append(pairsPanel(job.fork.id, ctx));
   if (TERMINAL.includes(job.status)) { renderEvaluation(); return; }
 
-  // Live: events after the initial read; on the end re-read everything once.
-  let ended = false;
-  const refreshAll = async () => {
-    if (ended || !ctx.alive) return;
-    try {
-      // Only the rows that arrived since (the stream may have missed some while reconnecting).
-      [job, metrics] = await Promise.all([api.job(id, ctx.signal), api.moreMetrics(id, metrics, ctx.signal)]);
-    } catch (e) { if (!isAbort(e)) fill(errors, errorBox(e)); return; }
-    renderHead(); renderCharts();
-    if (TERMINAL.includes(job.status)) { ended = true; renderEvaluation(); } else ctx.timeout(follow, 1500);
-  };
   // The initial weights (init_sha256, which forking needs) are stored just after the
   // "running" event: once steps arrive the job is re-read, at most every 2 s, until it has them.
   let initAskedAt = 0;
@@ -173,26 +162,29 @@ export async function mount(root, ctx, route) {
       if (fresh.init_sha256 && !job.init_sha256) { job = { ...job, init_sha256: fresh.init_sha256 }; renderHead(); }
     } catch (e) { if (!isAbort(e)) fill(errors, errorBox(e)); }
   };
-  const follow = () => {
-    if (!ctx.alive) return;
-    const stream = followJob(id, {
-      status: (j) => { if (j) { job = j; renderHead(); } if (j && TERMINAL.includes(j.status)) refreshAll(); },
-      // The same rows as /metrics; kept in order, each once.
-      epoch: (m) => {
-        const last = metrics.epochs[metrics.epochs.length - 1];
-        if (!last || m.epochs_done > last.epochs_done) metrics.epochs.push(m);
-        renderProgress(); renderCharts(); readInit();
-      },
-      step: (st) => {
-        const last = metrics.steps[metrics.steps.length - 1];
-        if (!last || st.step > last.step) metrics.steps.push(st);
-        renderCharts(); readInit();
-      },
-      end: refreshAll,
-    });
-    ctx.onCleanup(stream.close);
-  };
-  follow();
+  // Live: events after the initial read.
+  followJob(id, {
+    signal: ctx.signal,
+    status: (j) => { if (j) { job = j; renderHead(); } },
+    // The same rows as /metrics; kept in order, each once.
+    epoch: (m) => {
+      const last = metrics.epochs[metrics.epochs.length - 1];
+      if (!last || m.epochs_done > last.epochs_done) metrics.epochs.push(m);
+      renderProgress(); renderCharts(); readInit();
+    },
+    step: (st) => {
+      const last = metrics.steps[metrics.steps.length - 1];
+      if (!last || st.step > last.step) metrics.steps.push(st);
+      renderCharts(); readInit();
+    },
+    // Only the rows that arrived since (the stream may have missed some while reconnecting).
+    reread: async (signal) => {
+      const [fresh, more] = await Promise.all([api.job(id, signal), api.moreMetrics(id, metrics, signal)]);
+      metrics = more;
+      renderCharts();
+      return fresh;
+    },
+  }).then(() => renderEvaluation(), (e) => { if (!isAbort(e)) fill(errors, errorBox(e)); });
   // ETA ticks even between epochs.
   ctx.interval(() => { if (job.status === 'running') renderProgress(); }, 1000);
 }

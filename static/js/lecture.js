@@ -4,16 +4,15 @@
 // trained on 2-D sets. The other widgets live in their own modules, mounted here in the
 // lecture's order: activation functions, backprop on a graph, optimizer paths, augmentation.
 
-import { api, ApiError, TERMINAL } from './api.js';
-import { h, fill, fmt, pct, errorBox, isAbort, specSummary } from './dom.js';
-import { histogram, PALETTE } from './charts.js';
+import { api, ApiError, followJob } from './api.js';
+import { h, fill, fmt, pct, field, errorBox, isAbort, specSummary } from './dom.js';
+import { histogram, svgEl, PALETTE } from './charts.js';
 import { activationPlotSection } from './lecture-activations.js';
 import { graphSection } from './lecture-graph.js';
 import { pathsSection } from './lecture-paths.js';
 import { augmentSection } from './lecture-augment.js';
 import { xorPlanes } from './lecture-xor.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const GATES = {
   AND: { w: [2, 2], b: -3 }, OR: { w: [2, 2], b: -1 },
   NAND: { w: [-2, -2], b: 3 }, NAND2: { w: [-2, -1], b: 2.5, label: 'NAND (second solution)' },
@@ -54,8 +53,8 @@ export async function mount(root, ctx, route) {
 
 function perceptronSection(ctx) {
   const num = (id, label, value) => {
-    const input = h('input', { id, type: 'number', step: 'any', value: String(value), inputmode: 'decimal', 'aria-describedby': `${id}-err` });
-    return { input, wrap: h('div.field.inline', h('label', { for: id }, label), input, h('p.field-error', { id: `${id}-err` })) };
+    const input = h('input', { id, type: 'number', step: 'any', value: String(value), inputmode: 'decimal' });
+    return { input, wrap: field(label, input, { inline: true }) };
   };
   const w1 = num('perc-w1', 'w₁', 2), w2 = num('perc-w2', 'w₂', 2), b = num('perc-b', 'bias b', -3);
   const table = h('table#perceptron-table.truth');
@@ -124,18 +123,9 @@ function unitSquare(w1, w2, b, rows) {
   const S = 240, lo = -0.25, hi = 1.25;
   const X = (x) => ((x - lo) / (hi - lo)) * S;
   const Y = (y) => S - ((y - lo) / (hi - lo)) * S;
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${S} ${S}`);
-  svg.setAttribute('class', 'unit-square');
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', `decision line ${fmt(w1)} x1 + ${fmt(w2)} x2 + ${fmt(b)} = 0 on the unit square`);
-  const add = (tag, attrs, text) => {
-    const el = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-    if (text) el.textContent = text;
-    svg.append(el);
-    return el;
-  };
+  const svg = svgEl('svg', { viewBox: `0 0 ${S} ${S}`, class: 'unit-square', role: 'img',
+    'aria-label': `decision line ${fmt(w1)} x1 + ${fmt(w2)} x2 + ${fmt(b)} = 0 on the unit square` });
+  const add = (tag, attrs, text) => svg.appendChild(svgEl(tag, attrs, text));
   add('rect', { x: 0, y: 0, width: S, height: S, fill: '#fafbfc', stroke: '#c8ced6' });
   // Half-plane w·x + b > 0 clipped to the square (Sutherland–Hodgman against one edge).
   const f = ([x, y]) => w1 * x + w2 * y + b;
@@ -213,7 +203,7 @@ function activationSection(ctx) {
   };
   const numf = (id, label, value, step = 'any') => {
     const input = h('input', { id, name: id.replace('act-', ''), type: 'number', step, value: String(value) });
-    return [input, h('div.field.inline', h('label', { for: id }, label), input, h('p.field-error', { id: `${id}-err` }))];
+    return [input, field(label, input, { inline: true })];
   };
   const [act, actW] = sel('act-activation', 'Activation', ['sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'step'], 'sigmoid');
   const [init, initW] = sel('act-init', 'Initialization', ['normal', 'xavier', 'he', 'zeros'], 'normal');
@@ -357,12 +347,15 @@ function boundarySection(ctx, route) {
     try {
       let job = await api.submitJob(spec, ctx.signal);
       fill(status, h('p', { role: 'status' }, 'Training… ', h('a', { href: `#/jobs/${job.id}` }, 'watch the job')));
-      const deadline = Date.now() + 120000;
-      while (!TERMINAL.includes(job.status) && Date.now() < deadline && ctx.alive) {
-        await new Promise((r) => ctx.timeout(r, 500));
-        job = await api.job(job.id, ctx.signal);
-        fill(status, h('p', { role: 'status' }, `Training… epoch ${job.progress.epoch} of ${job.progress.epochs}`));
-      }
+      // Two minutes at most (jobs may be queued ahead of it): then the job as last seen.
+      const deadline = AbortSignal.timeout(120000);
+      try {
+        job = await followJob(job.id, {
+          signal: AbortSignal.any([ctx.signal, deadline]),
+          status: (j) => { if (j) job = j; },
+          epoch: (m) => fill(status, h('p', { role: 'status' }, `Training… epoch ${m.epochs_done} of ${job.progress.epochs}`)),
+        });
+      } catch (e) { if (!deadline.aborted) throw e; }
       if (job.status !== 'succeeded') throw new Error(`the job ${job.status}`);
       if (dsSel.value === ds) await changeDataset(job.result.model_id);
     } catch (e) {

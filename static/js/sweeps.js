@@ -8,10 +8,9 @@
 
 import { api } from './api.js';
 import { h, fill, fmt, pct, errorBox, isAbort } from './dom.js';
-import { lineChart, PALETTE } from './charts.js';
+import { lineChart, svgEl, PALETTE } from './charts.js';
 import { statusBadge } from './jobs.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const KINDS = [['values', 'values'], ['uniform', 'uniform'], ['log_uniform', 'log-uniform'], ['int_uniform', 'integer uniform']];
 const METRICS = [['val_accuracy', 'validation accuracy'], ['val_loss', 'validation loss'],
   ['train_accuracy', 'training accuracy'], ['train_loss', 'training loss']];
@@ -435,13 +434,6 @@ export async function mount(root, ctx, route) {
 
 // ---------------------------------------------------------------------------------------
 // #/sweeps/{id}: one sweep.
-
-function svgEl(tag, attrs = {}, text) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) el.setAttribute(k, v);
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 /** Worse -> better: orange, teal, navy (readable on white, not red/green). */
 const RAMP = [[0, [244, 162, 89]], [0.5, [62, 142, 126]], [1, [31, 58, 95]]];

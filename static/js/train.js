@@ -3,7 +3,7 @@
 // errors shown next to the control they name (aria-invalid + message).
 
 import { api, ApiError } from './api.js';
-import { h, fill, errorBox, isAbort } from './dom.js';
+import { h, fill, field, errorBox, isAbort } from './dom.js';
 import { SINGLE, COMPARISONS } from './presets.js';
 
 const ACTIVATIONS = ['step', 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'maxout'];
@@ -78,25 +78,18 @@ export async function mount(root, ctx) {
     for (const key of keys) {
       const f = FIELDS[key];
       const id = idOf(key);
-      const errId = errIdOf(key);
-      const helpId = f.help ? `${id}-help` : null;
-      const describedBy = [helpId, errId].filter(Boolean).join(' ');
       let input;
       if (f.type === 'select') {
-        input = h('select', { id, name: key, 'aria-describedby': describedBy }, f.options.map((o) => h('option', { value: o }, o)));
+        input = h('select', { id, name: key }, f.options.map((o) => h('option', { value: o }, o)));
       } else if (f.type === 'checkbox') {
-        input = h('input', { id, name: key, type: 'checkbox', 'aria-describedby': describedBy });
+        input = h('input', { id, name: key, type: 'checkbox' });
       } else {
         input = h('input', { id, name: key, type: f.type === 'number' ? 'number' : 'text', inputmode: f.type === 'number' ? 'decimal' : null,
-          step: f.step, min: f.min, max: f.max, 'aria-describedby': describedBy, autocomplete: 'off',
+          step: f.step, min: f.min, max: f.max, autocomplete: 'off',
           placeholder: f.nullable ? 'off' : null });
       }
       controls[key] = input;
-      const wrap = h(`div.field${f.type === 'checkbox' ? '.check' : ''}`, { dataset: { field: key } },
-        f.type === 'checkbox' ? [input, h('label', { for: id }, f.label)] : [h('label', { for: id }, f.label), input],
-        f.help ? h('small.help', { id: helpId }, f.help) : null,
-        h('p.field-error', { id: errId, 'aria-live': 'polite' }));
-      fs.append(wrap);
+      fs.append(field(f.label, input, { help: f.help, errId: errIdOf(key), attrs: { dataset: { field: key } } }));
     }
     form.append(fs);
   }
