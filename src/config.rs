@@ -94,6 +94,10 @@ pub struct Limits {
     /// Open connections at once; more wait to be accepted.
     #[arg(long, env = "NNLAB_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: usize,
+    /// Labelled drawings stored (784 bytes each); a save past it is a 409. Evaluating a model
+    /// on them reads them all, so this also bounds an evaluation's memory and time.
+    #[arg(long, env = "NNLAB_MAX_DRAWINGS", default_value_t = 10_000)]
+    pub max_drawings: usize,
 }
 
 impl Default for Limits {
@@ -115,6 +119,7 @@ impl Default for Limits {
             max_event_streams: 64,
             max_heavy_requests: 4,
             max_connections: 512,
+            max_drawings: 10_000,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! nnlab: train and serve small neural networks.
 //!
 //! The engine (`nn`, `data`, `train`) is pure computation: no async, no I/O beyond reading
-//! dataset files, deterministic given a seed. The service (`api`, `jobs`, `store`, `app`) is
+//! dataset files, deterministic given a seed. The service (`api`, `jobs`, `models`, `store`, `app`) is
 //! a thin layer over it.
 
 pub mod api;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod expr;
 pub mod jobs;
+pub mod models;
 pub mod nn;
 pub mod rng;
 pub mod server;

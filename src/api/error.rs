@@ -105,6 +105,21 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::models::ServeError> for AppError {
+    fn from(e: crate::models::ServeError) -> Self {
+        use crate::models::ServeError;
+        match e {
+            ServeError::NotFound(id) => AppError::not_found("model", &id),
+            ServeError::Invalid { field, message } => AppError::Invalid { field, message },
+            ServeError::Busy => AppError::Busy {
+                message: ServeError::Busy.to_string(),
+                retry_after: 1,
+            },
+            ServeError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
         AppError::Internal(e)

@@ -208,7 +208,7 @@ pub(crate) async fn delete_job(State(state): State<AppState>, Path(id): Path<Str
     match state.jobs.delete(&id).await? {
         Delete::Deleted { model_id } => {
             if let Some(model_id) = model_id {
-                state.forget_model(&model_id);
+                state.models.forget(&model_id);
             }
             Ok(StatusCode::NO_CONTENT)
         }

@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod auth;
 pub mod datasets;
+pub mod drawings;
 pub mod error;
 pub mod evaluation;
 pub mod events;
@@ -16,22 +17,21 @@ pub mod import;
 pub mod jobs;
 pub mod models;
 pub mod openapi;
+pub mod png;
 pub mod predict;
 pub mod rows;
 pub mod sweeps;
 pub mod telemetry;
 pub mod v2;
 
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::{Extension, Router};
-use lru::LruCache;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
@@ -44,7 +44,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::jobs::Jobs;
-use crate::nn::Network;
+use crate::models::Models;
 use crate::store::Store;
 
 pub use error::{AppError, AppJson};
@@ -71,8 +71,8 @@ pub struct AppState {
     pub data_dir: PathBuf,
     pub config: Arc<Config>,
     pub telemetry: Arc<telemetry::Telemetry>,
-    /// Loaded models for predictions, least recently used evicted first.
-    pub models: Arc<Mutex<LruCache<String, Arc<Network>>>>,
+    /// Model serving: load, cache, predict, evaluate.
+    pub models: Arc<Models>,
     /// Permits for open event streams (`--max-event-streams`).
     pub streams: Arc<Semaphore>,
     /// Permits for CPU-heavy synchronous requests (`--max-heavy-requests`).
@@ -83,16 +83,22 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, jobs: Arc<Jobs>, config: &Config, shutdown: CancellationToken) -> Self {
-        let capacity = NonZeroUsize::new(config.model_cache.max(1)).expect("at least one");
+        let heavy = Arc::new(Semaphore::new(config.limits.max_heavy_requests.max(1)));
         AppState {
-            store,
-            jobs,
+            store: Arc::clone(&store),
+            jobs: Arc::clone(&jobs),
             data_dir: config.data_dir.clone(),
             config: Arc::new(config.clone()),
             telemetry: telemetry::Telemetry::new(),
-            models: Arc::new(Mutex::new(LruCache::new(capacity))),
+            models: Arc::new(Models::new(
+                store,
+                jobs,
+                config.model_cache,
+                Arc::clone(&heavy),
+                config.limits.max_drawings,
+            )),
             streams: Arc::new(Semaphore::new(config.limits.max_event_streams)),
-            heavy: Arc::new(Semaphore::new(config.limits.max_heavy_requests.max(1))),
+            heavy,
             shutdown,
         }
     }
@@ -113,18 +119,10 @@ impl AppState {
         }
     }
 
-    /// Drops a deleted model from the prediction cache.
-    pub fn forget_model(&self, id: &str) {
-        self.models.lock().expect("model cache lock").pop(id);
-    }
-
     /// A permit to run a CPU-heavy request now, or a 503 with Retry-After when
     /// `--max-heavy-requests` of them are running: a burst of them queues no work.
     pub fn admit_heavy(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
-        Arc::clone(&self.heavy).try_acquire_owned().map_err(|_| AppError::Busy {
-            message: "the server is busy with other heavy requests; try again shortly".into(),
-            retry_after: 1,
-        })
+        Ok(self.models.admit()?)
     }
 }
 
@@ -164,6 +162,7 @@ pub fn routes() -> (ApiRouter, ApiRouter) {
         .merge(forks::router())
         .merge(sweeps::router())
         .merge(models::router())
+        .merge(drawings::router())
         .merge(evaluation::router())
         .merge(predict::router())
         .merge(experiments::router())

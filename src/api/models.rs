@@ -1,6 +1,4 @@
-//! Models: list, get, weights download; and the cache that predictions load them through.
-
-use std::sync::Arc;
+//! Models: list, get, delete, weights download.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -12,8 +10,7 @@ use serde_json::Value;
 use super::ApiRouter;
 use super::error::ErrorBody;
 use super::{AppError, AppState};
-use crate::nn::io::from_safetensors;
-use crate::nn::{ModelSpec, Network};
+use crate::nn::ModelSpec;
 use crate::store::models::ModelRow;
 use crate::train::JobSpec;
 use utoipa_axum::routes;
@@ -127,7 +124,7 @@ pub(crate) async fn delete_model(
     if !state.store.delete_model(&id).await? {
         return Err(AppError::not_found("model", &id));
     }
-    state.forget_model(&id);
+    state.models.forget(&id);
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -161,27 +158,4 @@ pub(crate) async fn get_weights(State(state): State<AppState>, Path(id): Path<St
         bytes,
     )
         .into_response())
-}
-
-/// The loaded network of a model, from the cache or the database.
-pub async fn load_network(state: &AppState, id: &str) -> Result<Arc<Network>, AppError> {
-    if let Some(net) = state.models.lock().expect("model cache lock").get(id) {
-        return Ok(Arc::clone(net));
-    }
-    let bytes = state
-        .store
-        .model_weights(id)
-        .await?
-        .ok_or_else(|| AppError::not_found("model", id))?;
-    let net = tokio::task::spawn_blocking(move || from_safetensors(&bytes))
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored model {id} does not load: {e}")))?;
-    let net = Arc::new(net);
-    state
-        .models
-        .lock()
-        .expect("model cache lock")
-        .put(id.to_string(), Arc::clone(&net));
-    Ok(net)
 }

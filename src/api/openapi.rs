@@ -58,6 +58,7 @@ pub const PATH: &str = "/api/v1/openapi.json";
         (name = "datasets", description = "What jobs can train on"),
         (name = "jobs", description = "Training jobs: submit, follow, cancel, loss history"),
         (name = "models", description = "Trained and imported models: weights, evaluation, predictions"),
+        (name = "drawings", description = "Labelled drawings: an evaluation set of real handwriting, its export and leaderboard"),
         (name = "sweeps", description = "Hyperparameter sweeps: trials as jobs, early stopping with its evidence"),
         (name = "experiments", description = "The lecture's small synchronous experiments"),
         (name = "v2", description = "Open Inference Protocol (KServe V2), REST"),

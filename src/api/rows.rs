@@ -25,6 +25,29 @@ pub fn check_finite(values: &[f32], field: &str) -> Result<(), crate::api::AppEr
     }
 }
 
+/// Ok when `n` rows is within 1..=`MAX_ROWS`, else a 422 naming `field`.
+pub fn check_row_count(field: &str, n: usize) -> Result<(), crate::api::AppError> {
+    if n == 0 || n > MAX_ROWS {
+        return Err(crate::api::AppError::invalid(
+            field,
+            format!("give 1..={MAX_ROWS} rows, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A row of exactly `width` finite values, else a 422 naming `field`.
+pub fn check_row<'a>(values: &'a [f32], width: usize, field: &str) -> Result<&'a [f32], crate::api::AppError> {
+    if values.len() != width {
+        return Err(crate::api::AppError::invalid(
+            field,
+            format!("has {} values, the model takes {width}", values.len()),
+        ));
+    }
+    check_finite(values, field)?;
+    Ok(values)
+}
+
 /// Rows of numbers, ragged as sent (each row is checked against the model later), stored
 /// flat. A value beyond f32's range becomes infinite and is refused by the finiteness check.
 #[derive(Debug, Default)]

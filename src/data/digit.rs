@@ -13,10 +13,30 @@ pub const BOX: usize = 20;
 /// noise and faint smudges that would otherwise stretch the bounding box.
 const INK_THRESHOLD: f32 = 0.1;
 
+/// How a drawing becomes 28x28. The draw page offers all three so that a user sees why the
+/// MNIST steps matter: a network trained on MNIST misreads a digit that is not prepared as
+/// MNIST's were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Preprocess {
+    /// The whole canvas shrunk to 28x28: the digit keeps its size and place on the canvas.
+    Raw,
+    /// Cropped to the ink, longest side scaled to 20 px, the box centred in 28x28.
+    Box,
+    /// As `Box`, then placed by its centre of mass, as MNIST was made.
+    #[default]
+    Mnist,
+}
+
 /// Preprocesses a `width` x `height` grayscale image (row-major, values in [0, 1], either
-/// polarity) into 784 values in [0, 1]: ink high, longest side 20 px, centre of mass at
-/// (14, 14) in pixel-centre coordinates.
+/// polarity) into 784 values in [0, 1] as MNIST was made: ink high, longest side 20 px,
+/// centre of mass at (14, 14) in pixel-centre coordinates.
 pub fn preprocess_digit(gray: &[f32], width: usize, height: usize) -> Result<Vec<f32>, DataError> {
+    preprocess_digit_as(gray, width, height, Preprocess::Mnist)
+}
+
+/// [`preprocess_digit`] with a choice of steps ([`Preprocess`]).
+pub fn preprocess_digit_as(gray: &[f32], width: usize, height: usize, how: Preprocess) -> Result<Vec<f32>, DataError> {
     if width == 0 || height == 0 || width.checked_mul(height) != Some(gray.len()) {
         return Err(DataError::ImageSize {
             width,
@@ -26,11 +46,40 @@ pub fn preprocess_digit(gray: &[f32], width: usize, height: usize) -> Result<Vec
     }
     let ink = ink_map(gray, width, height);
     let (x0, y0, x1, y1) = bounding_box(&ink, width).ok_or(DataError::BlankImage)?;
+    if how == Preprocess::Raw {
+        return resample(&ink, width, (0, 0, width, height), (SIDE, SIDE));
+    }
     let (w, h) = (x1 - x0 + 1, y1 - y0 + 1);
     let scale = BOX as f32 / w.max(h) as f32;
     let nw = ((w as f32 * scale).round() as usize).clamp(1, BOX);
     let nh = ((h as f32 * scale).round() as usize).clamp(1, BOX);
+    let small = resample(&ink, width, (x0, y0, w, h), (nw, nh))?;
 
+    let (ox, oy) = if how == Preprocess::Box {
+        ((SIDE - nw) / 2, (SIDE - nh) / 2)
+    } else {
+        let (cx, cy) = centre_of_mass(&small, nw);
+        // Integer placement, as in MNIST; clamped so no ink is ever cut off at the border.
+        (
+            ((SIDE as f32 / 2.0 - cx).round().max(0.0) as usize).min(SIDE - nw),
+            ((SIDE as f32 / 2.0 - cy).round().max(0.0) as usize).min(SIDE - nh),
+        )
+    };
+    let mut out = vec![0.0f32; SIDE * SIDE];
+    for y in 0..nh {
+        out[(oy + y) * SIDE + ox..][..nw].copy_from_slice(&small[y * nw..][..nw]);
+    }
+    Ok(out)
+}
+
+/// The `(x0, y0, w, h)` window of `ink` (rows of `width`) resampled to `nw` x `nh`, its peak
+/// stretched to 1.
+fn resample(
+    ink: &[f32],
+    width: usize,
+    (x0, y0, w, h): (usize, usize, usize, usize),
+    (nw, nh): (usize, usize),
+) -> Result<Vec<f32>, DataError> {
     // Separable resampling: columns first, then rows.
     let wx = axis_weights(w, nw);
     let wy = axis_weights(h, nh);
@@ -54,16 +103,7 @@ pub fn preprocess_digit(gray: &[f32], width: usize, height: usize) -> Result<Vec
         return Err(DataError::BlankImage);
     }
     small.iter_mut().for_each(|v| *v = (*v / peak).clamp(0.0, 1.0));
-
-    let (cx, cy) = centre_of_mass(&small, nw);
-    // Integer placement, as in MNIST; clamped so no ink is ever cut off at the border.
-    let ox = ((SIDE as f32 / 2.0 - cx).round().max(0.0) as usize).min(SIDE - nw);
-    let oy = ((SIDE as f32 / 2.0 - cy).round().max(0.0) as usize).min(SIDE - nh);
-    let mut out = vec![0.0f32; SIDE * SIDE];
-    for y in 0..nh {
-        out[(oy + y) * SIDE + ox..][..nw].copy_from_slice(&small[y * nw..][..nw]);
-    }
-    Ok(out)
+    Ok(small)
 }
 
 /// Ink intensity per pixel: polarity fixed so ink is high, paper level removed, faint

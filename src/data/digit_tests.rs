@@ -143,3 +143,42 @@ fn a_small_digit_is_enlarged_to_the_20_px_box() {
     let (x0, y0, x1, y1) = ink_box(&out);
     assert_eq!((x1 - x0 + 1, y1 - y0 + 1), (16, 20));
 }
+
+#[test]
+fn raw_keeps_the_digit_where_it_was_drawn_and_box_centres_its_box() {
+    // The "1" sits at x 200..216, y 60..240 of a 280 canvas: a tenth of the canvas is 2.8 px.
+    let raw = preprocess_digit_as(&bar(), CANVAS, CANVAS, Preprocess::Raw).unwrap();
+    let (x0, y0, x1, y1) = ink_box(&raw);
+    assert_eq!((x0, x1), (20, 21), "raw keeps the bar at 200/10..216/10");
+    assert_eq!((y0, y1), (6, 23));
+    let boxed = preprocess_digit_as(&bar(), CANVAS, CANVAS, Preprocess::Box).unwrap();
+    let (x0, y0, x1, y1) = ink_box(&boxed);
+    // 16x180 scaled to 20 high is 2 wide; the 2x20 box centred: x 13..14, y 4..23.
+    assert_eq!((x0, y0, x1, y1), (13, 4, 14, 23));
+    let mnist = preprocess_digit_as(&bar(), CANVAS, CANVAS, Preprocess::Mnist).unwrap();
+    assert_eq!(mnist, preprocess_digit(&bar(), CANVAS, CANVAS).unwrap());
+}
+
+#[test]
+fn box_and_centre_of_mass_differ_for_a_lopsided_digit() {
+    // A heavy bar on the left of a thin frame: the box is centred at 14, the mass is not.
+    let img = canvas(&[
+        (40, 40, 100, 240),
+        (40, 40, 240, 44),
+        (40, 236, 240, 240),
+        (236, 40, 240, 240),
+    ]);
+    let boxed = preprocess_digit_as(&img, CANVAS, CANVAS, Preprocess::Box).unwrap();
+    let mnist = preprocess_digit_as(&img, CANVAS, CANVAS, Preprocess::Mnist).unwrap();
+    let (bx, _) = centre_of_mass(&boxed, SIDE);
+    let (mx, _) = centre_of_mass(&mnist, SIDE);
+    assert!(bx < 10.0, "the box's centre of mass is left of centre: {bx}");
+    // MNIST placement moves the mass towards 14 as far as the border allows (4 px here).
+    assert!((mx - bx - 4.0).abs() < 1e-3, "box {bx}, MNIST {mx}");
+    for how in [Preprocess::Raw, Preprocess::Box, Preprocess::Mnist] {
+        assert!(matches!(
+            preprocess_digit_as(&vec![0.0; 100], 10, 10, how),
+            Err(DataError::BlankImage)
+        ));
+    }
+}

@@ -87,6 +87,18 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
     read_idx_from(reader, &label).map_err(|e| attach_path(e, path))
 }
 
+/// An IDX file: the header for type `code` (0x08 unsigned bytes, 0x0D f32) and `dims`,
+/// then `payload` verbatim (big-endian values for multi-byte types). For exports and tests.
+pub fn encode_idx(code: u8, dims: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + 4 * dims.len() + payload.len());
+    out.extend_from_slice(&[0, 0, code, dims.len() as u8]);
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
 /// Reads and validates an IDX file held in memory (raw or gzip).
 pub fn read_idx_bytes(bytes: &[u8]) -> Result<IdxArray, DataError> {
     read_idx_from(bytes, "<in-memory IDX>")

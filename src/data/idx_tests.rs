@@ -8,15 +8,7 @@ use flate2::write::GzEncoder;
 
 use super::*;
 
-/// An IDX file: header for `code` and `dims`, then `payload` verbatim.
-pub(crate) fn encode_idx(code: u8, dims: &[u32], payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, code, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(payload);
-    out
-}
+pub(crate) use super::encode_idx;
 
 pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::fast());

@@ -71,6 +71,26 @@ pub fn load_image_dataset(dir: &Path, name: &str) -> Result<(Dataset, Dataset), 
     Ok((make(train_x, train_y), make(test_x, test_y)))
 }
 
+/// One labelled image set from an images file and a labels file (raw or gzipped IDX), as
+/// written by the drawings export; classes are the largest label plus one.
+pub fn load_image_set(images: &Path, labels: &Path, name: &str) -> Result<Dataset, DataError> {
+    let (features, shape) = load_images(images)?;
+    let labels = load_labels(labels)?;
+    if features.nrows() != labels.len() {
+        return Err(DataError::Inconsistent {
+            dataset: name.to_string(),
+            reason: format!("{} images but {} labels", features.nrows(), labels.len()),
+        });
+    }
+    Ok(Dataset {
+        name: name.to_string(),
+        classes: labels.iter().max().map_or(0, |&m| m as usize + 1),
+        features: Features::U8(features),
+        labels,
+        image_shape: Some(shape),
+    })
+}
+
 fn wrong(path: &Path, reason: String) -> DataError {
     DataError::InvalidIdx {
         file: path.display().to_string(),

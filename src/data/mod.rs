@@ -12,10 +12,10 @@ pub mod toy;
 
 pub use augment::{AugmentConfig, augment_batch, augment_image};
 pub use dataset::{Dataset, Features};
-pub use digit::preprocess_digit;
+pub use digit::{Preprocess, preprocess_digit, preprocess_digit_as};
 pub use error::DataError;
-pub use idx::{IdxArray, IdxData, read_idx, read_idx_bytes};
-pub use images::load_image_dataset;
+pub use idx::{IdxArray, IdxData, encode_idx, read_idx, read_idx_bytes};
+pub use images::{load_image_dataset, load_image_set};
 pub use registry::{DatasetInfo, DatasetKind, list_datasets, load_dataset};
 pub use split::{k_fold, train_validation_split};
 pub use toy::{Gate, Toy, gate_dataset, toy_dataset};

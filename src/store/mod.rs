@@ -5,6 +5,7 @@
 //! small function per query.
 
 pub mod blobs;
+pub mod drawings;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 
 use crate::jobs::JobStatus;
 use blobs::BlobUsage;
+use drawings::{DrawingQuery, DrawingRow, NewDrawing};
 use jobs::{Cancel, Delete, JobRow, Lease, NewJob};
 use metrics::{EpochRecord, EpochRow, StepRow};
 use models::{ModelRow, NewModel};
@@ -94,6 +96,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_model(&self, id: &str) -> Result<bool>;
     async fn blob_usage(&self) -> Result<BlobUsage>;
 
+    /// Stores a drawing unless `max` are stored already (`None`); count and insert atomic.
+    async fn insert_drawing_if_room(&self, drawing: &NewDrawing<'_>, max: i64) -> Result<Option<DrawingRow>>;
+    /// Oldest first.
+    async fn drawings(&self, query: DrawingQuery) -> Result<Vec<DrawingRow>>;
+    async fn count_drawings(&self) -> Result<i64>;
+    async fn delete_drawing(&self, id: &str) -> Result<bool>;
+
     /// Creates a sweep and its trials (queued, held: the controller releases them), unless
     /// `max_running` sweeps are running already.
     async fn insert_sweep(
@@ -129,7 +138,7 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// The [`Store`] of a backend whose `blobs`, `jobs`, `metrics` and `models` modules have one function
+/// The [`Store`] of a backend whose `blobs`, `drawings`, `jobs`, `metrics`, `models` and `sweeps` modules have one function
 /// per method, each taking the pool first (`sqlite`, `postgres`; invoked inside the backend's
 /// module, where those names resolve): the delegation is written once here, the backend adds
 /// what differs (`$extra`).
@@ -226,6 +235,25 @@ macro_rules! store_over_queries {
             }
             async fn blob_usage(&self) -> Result<$crate::store::blobs::BlobUsage> {
                 blobs::usage(&self.pool).await
+            }
+            async fn insert_drawing_if_room(
+                &self,
+                drawing: &$crate::store::drawings::NewDrawing<'_>,
+                max: i64,
+            ) -> Result<Option<$crate::store::drawings::DrawingRow>> {
+                drawings::insert_if_room(&self.pool, drawing, max).await
+            }
+            async fn drawings(
+                &self,
+                query: $crate::store::drawings::DrawingQuery,
+            ) -> Result<Vec<$crate::store::drawings::DrawingRow>> {
+                drawings::list(&self.pool, query).await
+            }
+            async fn count_drawings(&self) -> Result<i64> {
+                drawings::count(&self.pool).await
+            }
+            async fn delete_drawing(&self, id: &str) -> Result<bool> {
+                drawings::delete(&self.pool, id).await
             }
             async fn insert_sweep(
                 &self,

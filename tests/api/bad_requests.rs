@@ -179,6 +179,17 @@ async fn every_bad_request_gets_its_documented_status_and_error_shape_and_change
         row(GET, "/api/v1/datasets/imagenet/sample", "", NOT_FOUND, None),
         row(GET, &format!("/api/v1/models/{model_id}/evaluation"), "", INVALID, None),
         row(GET, "/api/v1/models/nope/evaluation", "", NOT_FOUND, None),
+        row(POST, &format!("/api/v1/models/{model_id}/evaluate"), r#"{"set":"test"}"#, INVALID, None),
+        row(POST, &format!("/api/v1/models/{model_id}/evaluate"), r#"{"set":"drawings"}"#, INVALID, Some("set")),
+        row(POST, &format!("/api/v1/models/{model_id}/evaluate"), r#"{"set":"all"}"#, INVALID, Some("set")),
+        row(POST, &format!("/api/v1/models/{model_id}/evaluate"), "{", MALFORMED, None),
+        row(POST, "/api/v1/models/nope/evaluate", r#"{"set":"test"}"#, NOT_FOUND, None),
+        // Drawings.
+        row(POST, "/api/v1/drawings", r#"{"png_base64":"iVBORw0KGgo=","label":12}"#, INVALID, Some("label")),
+        row(POST, "/api/v1/drawings", r#"{"png_base64":"iVBORw0KGgo=","label":3}"#, INVALID, Some("png_base64")),
+        row(POST, "/api/v1/drawings", r#"{"label":3}"#, INVALID, Some("png_base64")),
+        row(GET, "/api/v1/drawings?limit=-3", "", INVALID, Some("limit")),
+        row(GET, "/api/v1/drawings/export?format=zip", "", INVALID, Some("format")),
         // Predictions from the 2-input XOR model.
         row(POST, &predict, r#"{"inputs":[[0,1,1]]}"#, INVALID, Some("inputs[0]")),
         row(POST, &predict, r#"{"inputs":[[0,1]],"png_base64":"iVBORw0KGgo="}"#, INVALID, Some("inputs")),

@@ -145,7 +145,15 @@ impl TestApp {
     pub async fn table_counts(&self) -> Vec<(String, i64)> {
         let db = Db::open(&self.database_url).await;
         let mut counts = Vec::new();
-        for table in ["jobs", "epochs", "step_losses", "checkpoints", "models", "blobs"] {
+        for table in [
+            "jobs",
+            "epochs",
+            "step_losses",
+            "checkpoints",
+            "models",
+            "blobs",
+            "drawings",
+        ] {
             let n = db.count(&format!("SELECT COUNT(*) FROM {table}"), None).await;
             counts.push((table.to_string(), n));
         }

@@ -8,6 +8,7 @@ mod cluster;
 
 mod bad_requests;
 mod concurrency;
+mod drawings;
 mod forks;
 mod hardening;
 mod import;

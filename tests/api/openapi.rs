@@ -270,6 +270,8 @@ async fn every_documented_operation_is_answered_by_the_router_and_auth_matches_t
         ("POST", "/api/v1/sweeps/{id}/cancel"),
         ("POST", "/api/v1/models"),
         ("DELETE", "/api/v1/models/{id}"),
+        ("POST", "/api/v1/drawings"),
+        ("DELETE", "/api/v1/drawings/{id}"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))

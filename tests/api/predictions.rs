@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::spawn_app;
 
 /// The first `n` MNIST test images as 0..1 rows, with their labels.
-fn test_digits(n: usize) -> (Vec<Vec<f32>>, Vec<u8>) {
+pub fn test_digits(n: usize) -> (Vec<Vec<f32>>, Vec<u8>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     let (_, test) = nnlab::data::load_dataset("mnist", &dir, 0).expect("bundled MNIST");
     ((0..n).map(|i| test.row_f32(i)).collect(), test.labels[..n].to_vec())
@@ -17,9 +17,14 @@ fn test_digits(n: usize) -> (Vec<Vec<f32>>, Vec<u8>) {
 
 /// A digit drawn the way a person at the demo page would: dark ink on white paper, ten
 /// times the size of MNIST's 28x28.
-fn render_png(row: &[f32]) -> String {
-    let img = image::GrayImage::from_fn(280, 280, |x, y| {
-        let v = row[(y / 10 * 28 + x / 10) as usize];
+pub fn render_png(row: &[f32]) -> String {
+    render_png_sized(row, 28)
+}
+
+/// A `side` x `side` image (values 0..1, ink high) drawn ten times larger, dark on white.
+pub fn render_png_sized(pixels: &[f32], side: u32) -> String {
+    let img = image::GrayImage::from_fn(side * 10, side * 10, |x, y| {
+        let v = pixels[(y / 10 * side + x / 10) as usize];
         image::Luma([255 - (v * 255.0).round() as u8])
     });
     let mut png = Vec::new();

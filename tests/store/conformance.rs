@@ -6,6 +6,7 @@ use std::sync::Arc;
 use nnlab::jobs::JobStatus;
 use nnlab::store::Store;
 use nnlab::store::blobs::{BlobUsage, sha256_hex};
+use nnlab::store::drawings::{DrawingQuery, NewDrawing};
 use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, Lease, NewJob, now_ms};
 use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
 use nnlab::store::models::NewModel;
@@ -650,6 +651,71 @@ async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() 
                 .is_none(),
             "{name}: ended"
         );
+    }
+}
+
+#[tokio::test]
+async fn drawings_are_capped_under_concurrent_saves_listed_oldest_first_by_label_and_deleted() {
+    for b in backends().await {
+        let name = b.name;
+        let saves = (0..12).map(|i| {
+            let store = Arc::clone(&b.store);
+            async move {
+                let id = format!("d{i:02}");
+                let pixels = vec![i as u8; 784];
+                let new = NewDrawing {
+                    id: &id,
+                    label: i % 3,
+                    pixels: &pixels,
+                };
+                store.insert_drawing_if_room(&new, 5).await.unwrap()
+            }
+        });
+        let saved: Vec<_> = futures::future::join_all(saves).await.into_iter().flatten().collect();
+        assert_eq!(saved.len(), 5, "{name}: the cap holds under concurrent saves");
+        assert_eq!(b.store.count_drawings().await.unwrap(), 5, "{name}");
+        let all = b
+            .store
+            .drawings(DrawingQuery {
+                label: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 5, "{name}");
+        assert!(
+            all.windows(2)
+                .all(|w| (&w[0].created_at, &w[0].id) <= (&w[1].created_at, &w[1].id)),
+            "{name}: oldest first"
+        );
+        for d in &all {
+            let i: u8 = d.id[1..].parse().unwrap();
+            assert_eq!(
+                (d.label, d.pixels.clone()),
+                ((i % 3) as i64, vec![i; 784]),
+                "{name}: {}",
+                d.id
+            );
+        }
+        let label = all[0].label;
+        let of_label = b
+            .store
+            .drawings(DrawingQuery {
+                label: Some(label),
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            of_label.len(),
+            all.iter().filter(|d| d.label == label).count(),
+            "{name}"
+        );
+        let two = b.store.drawings(DrawingQuery { label: None, limit: 2 }).await.unwrap();
+        assert_eq!(two, all[..2].to_vec(), "{name}: the limit keeps the oldest");
+        assert!(b.store.delete_drawing(&all[0].id).await.unwrap(), "{name}");
+        assert!(!b.store.delete_drawing(&all[0].id).await.unwrap(), "{name}");
+        assert_eq!(b.store.count_drawings().await.unwrap(), 4, "{name}");
     }
 }
 

@@ -25,8 +25,6 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 
 use super::error::{ErrorBody, parse_json};
-use super::models::load_network;
-use super::predict::predict_rows;
 use super::{AppError, AppState};
 use crate::api::ApiRouter;
 use tensor::{input_matrix, output_tensors, requested_outputs};
@@ -107,7 +105,7 @@ pub(crate) async fn get_model_metadata(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ModelMetadata>, AppError> {
-    let net = load_network(&state, &name).await?;
+    let net = state.models.load(&name).await?;
     let (input_size, classes) = (net.spec.input_size as i64, net.spec.classes as i64);
     let tensor = |name, datatype, shape| TensorMetadata { datatype, name, shape };
     Ok(Json(ModelMetadata {
@@ -153,7 +151,7 @@ pub(crate) async fn get_model_ready(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ModelReady>, AppError> {
-    load_network(&state, &name).await?;
+    state.models.load(&name).await?;
     Ok(Json(ModelReady { name, ready: true }))
 }
 
@@ -244,11 +242,11 @@ pub(crate) async fn infer(
         }
     })?;
     let req: InferRequest = parse_json(&body)?;
-    let net = load_network(&state, &name).await?;
+    let net = state.models.load(&name).await?;
     let outputs = requested_outputs(req.outputs.as_deref())?;
     let x = input_matrix(req.inputs, net.spec.input_size)?;
     // The native API's forward pass, so that both answer the same probabilities and labels.
-    let predictions = predict_rows(&state, &net, x).await?;
+    let predictions = state.models.predict(&[std::sync::Arc::clone(&net)], x).await?.remove(0);
     let outputs = output_tensors(&outputs, &predictions, net.spec.classes);
     state.telemetry.predict_seconds.observe(started.elapsed().as_secs_f64());
     Ok(Json(InferResponse {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{INPUT, LABEL, PROBABILITIES};
 use crate::api::AppError;
-use crate::api::predict::{MAX_ROWS, Prediction};
-use crate::api::rows::{MAX_VALUES, check_finite};
+use crate::api::predict::Prediction;
+use crate::api::rows::{MAX_VALUES, check_finite, check_row_count};
 
 /// An inference request: one input tensor `input`, FP32 (or FP64) of shape [N, input_size].
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -192,12 +192,7 @@ pub(super) fn input_matrix(mut inputs: Vec<InferInput>, input_size: usize) -> Re
             ),
         ));
     }
-    if rows == 0 || rows > MAX_ROWS {
-        return Err(AppError::invalid(
-            "inputs[0].shape",
-            format!("N must be 1..={MAX_ROWS}, got {rows}"),
-        ));
-    }
+    check_row_count("inputs[0].shape", rows)?;
     let data = input.data.0;
     if data.len() != rows * width {
         return Err(AppError::invalid(

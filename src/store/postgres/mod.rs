@@ -2,6 +2,7 @@
 //! `models` hold one small function per query; [`PgStore`] is the [`Store`] over them.
 
 pub mod blobs;
+pub mod drawings;
 pub mod jobs;
 pub mod metrics;
 pub mod models;

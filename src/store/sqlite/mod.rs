@@ -2,6 +2,7 @@
 //! one small function per query; [`SqliteStore`] is the [`Store`] over them.
 
 pub mod blobs;
+pub mod drawings;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
