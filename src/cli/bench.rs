@@ -8,6 +8,8 @@ use ndarray::{Array2, s};
 use serde_json::json;
 
 use crate::data::load_dataset;
+use crate::nn::layer::InferPath;
+use crate::nn::loss::softmax;
 use crate::nn::{ActivationName, MatMul, OptimizerKind};
 use crate::train::{Control, Event, InitName, JobSpec, train};
 
@@ -87,15 +89,32 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         lat.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let batch1_us = median(&mut lat);
-    let mut rates = Vec::new();
-    for _ in 0..6 {
-        let t = Instant::now();
-        for start in (0..n_test / 1000 * 1000).step_by(1000) {
-            sink += net.predict_proba(x_test.slice(s![start..start + 1000, ..]), &mm)[[0, 0]];
+    // Batch-1000 along each path, interleaved round by round so that the machine's drift
+    // hits them alike; `auto` is what serving does. Batch 32 too: where the sparse row-by-row
+    // path and the GEMMs cross over.
+    let paths = [
+        ("auto", InferPath::Auto),
+        ("dense GEMM", InferPath::Dense),
+        ("sparse rows", InferPath::SparseRows),
+        ("compacted GEMM", InferPath::Compact),
+    ];
+    let mut path_rates = Vec::new();
+    for batch in [1000, 32, 8] {
+        let mut rates = vec![Vec::new(); paths.len()];
+        let covered = n_test / batch * batch;
+        for _ in 0..7 {
+            for (rate, &(_, path)) in rates.iter_mut().zip(&paths) {
+                let t = Instant::now();
+                for start in (0..covered).step_by(batch) {
+                    let logits = net.logits_as(x_test.slice(s![start..start + batch, ..]), &mm, path);
+                    sink += softmax(logits.view())[[0, 0]];
+                }
+                rate.push(covered as f64 / t.elapsed().as_secs_f64());
+            }
         }
-        rates.push((n_test / 1000 * 1000) as f64 / t.elapsed().as_secs_f64());
+        path_rates.push(rates.iter_mut().map(|r| median(&mut r[1..])).collect::<Vec<f64>>());
     }
-    let batch1000_rate = median(&mut rates[1..]);
+    let batch1000_rate = path_rates[0][0];
     std::hint::black_box(sink);
 
     let median_epoch = median(&mut epoch_seconds.clone());
@@ -125,6 +144,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         args.latency_calls, batch1_us
     );
     println!("| W2 batch-1000 samples/s | {} | {:.0} |", args.threads, batch1000_rate);
+    for (batch, rates) in [1000, 32, 8].iter().zip(&path_rates) {
+        for ((name, _), rate) in paths.iter().zip(rates) {
+            println!(
+                "| W2 batch-{batch} samples/s, {name} | {} | {rate:.0} ({:.2}x auto) |",
+                args.threads,
+                rate / rates[0]
+            );
+        }
+    }
     println!(
         "{}",
         json!({"event": "bench", "threads": args.threads, "epoch_s": epoch_seconds, "median_epoch_s": median_epoch,

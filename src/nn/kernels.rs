@@ -78,3 +78,15 @@ mod tests {
         assert_eq!(out, vec![30.0, 35.0, 40.0]);
     }
 }
+
+/// `acc[j] |= bits of x[i, j]` over the rows of a row-major `x` of `acc.len()` columns:
+/// afterwards `acc[j] != 0` exactly when column j holds a value other than +0.0 (a -0.0
+/// counts as used, which costs nothing but a column). Integer ORs vectorise at any width.
+#[multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+pub fn or_columns(x: &[f32], acc: &mut [u32]) {
+    for row in x.chunks_exact(acc.len()) {
+        for (a, v) in acc.iter_mut().zip(row) {
+            *a |= v.to_bits();
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use ndarray::{Array2, ArrayView2};
 
 use super::init::Init;
-use super::layer::{ActivationLayer, BatchNorm, Dense, Dropout, Layer, Maxout, Mode, Param};
+use super::layer::{ActivationLayer, BatchNorm, Dense, Dropout, InferPath, Layer, Maxout, Mode, Param};
 use super::loss::{Loss, argmax_rows, softmax};
 use super::matmul::MatMul;
 use super::matvec::matvec_sparse;
@@ -121,11 +121,20 @@ impl Network {
 
     /// Inference-mode logits, on `&self` so that many callers can share one network.
     pub fn logits(&self, x: ArrayView2<f32>, mm: &MatMul) -> Array2<f32> {
-        let mut h = self.layers[0].infer(x, mm);
+        self.logits_as(x, mm, InferPath::Auto)
+    }
+
+    /// [`logits`](Self::logits) with every dense layer on the given path (for the bench).
+    pub fn logits_as(&self, x: ArrayView2<f32>, mm: &MatMul, path: InferPath) -> Array2<f32> {
+        let infer = |layer: &Layer, h: ArrayView2<f32>| match layer {
+            Layer::Dense(d) => d.infer_as(h, mm, path),
+            other => other.infer(h, mm),
+        };
+        let mut h = infer(&self.layers[0], x);
         for layer in &self.layers[1..] {
             // Dropout is the identity at inference: skip it rather than copy the batch.
             if !matches!(layer, Layer::Dropout(_)) {
-                h = layer.infer(h.view(), mm);
+                h = infer(layer, h.view());
             }
         }
         h

@@ -12,7 +12,7 @@ mod elementwise;
 mod maxout;
 
 pub use batch_norm::BatchNorm;
-pub use dense::Dense;
+pub use dense::{Dense, InferPath};
 pub use dropout::Dropout;
 pub use elementwise::ActivationLayer;
 pub use maxout::Maxout;
