@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark (not a test): batch-1 JSON predictions on the W1 model, side by side with a
-# trivial route of the same server, then again while a training job runs.
+# trivial route of the same server, then again while a training job runs; then the draw
+# page's call, one drawn digit (PNG) scored by 8 MLPs at once.
 # Needs wrk (Debian: apt-get install wrk). Traffic stays on 127.0.0.1.
 #   scripts/load-bench.sh [seconds per run, default 10] [connections, default 16]
 set -euo pipefail
@@ -49,15 +50,16 @@ LUA
 run() { # name path [script]
   local out
   if [ -n "${3:-}" ]; then out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$3" "$url$2"); else out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$url$2"); fi
-  local rps p50 p99
+  local rps p50 p90 p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p90=$(echo "$out" | awk '$1 == "90%" {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  printf '| %-34s | %10s | %8s | %8s |\n' "$1" "$rps" "$p50" "$p99"
+  printf '| %-34s | %10s | %8s | %8s | %8s |\n' "$1" "$rps" "$p50" "$p90" "$p99"
 }
 echo
-printf '| %-34s | %10s | %8s | %8s |\n' route "req/s" p50 p99
-echo "|---|---|---|---|"
+printf '| %-34s | %10s | %8s | %8s | %8s |\n' route "req/s" p50 p90 p99
+echo "|---|---|---|---|---|"
 run "GET /healthz (trivial)" /healthz
 run "POST predict, batch 1 (W1)" "/api/v1/models/$model/predict" "$tmp/post.lua"
 busy=$(post /api/v1/jobs '{"dataset":"mnist","hidden_layers":[256,128],"epochs":50,"validation_split":0}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
@@ -65,6 +67,27 @@ sleep 2
 run "GET /healthz, while training" /healthz
 run "POST predict, while training" "/api/v1/models/$model/predict" "$tmp/post.lua"
 curl -sf -X POST "$url/api/v1/jobs/$busy/cancel" > /dev/null
+
+# Seven more MNIST models of various sizes beside W1: the draw page's multi-model view.
+ids=("$model")
+for h in '[16]' '[32]' '[64]' '[128]' '[64,32]' '[128,64]' '[256]'; do
+  j=$(post /api/v1/jobs "{\"dataset\":\"mnist\",\"hidden_layers\":$h,\"epochs\":1,\"train_samples\":5000}" \
+      | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+  wait_done "$j"
+  ids+=("$(curl -sf "$url/api/v1/jobs/$j" | python3 -c 'import sys,json; print(json.load(sys.stdin)["result"]["model_id"])')")
+done
+# A test digit drawn 10x larger, dark on white, as the draw page's canvas sends it.
+python3 - "$tmp/multi.json" "${ids[@]}" <<'PY'
+import base64, gzip, json, struct, sys, zlib
+raw = gzip.open("data/mnist/t10k-images-idx3-ubyte.gz").read()[16:16 + 784]
+rows = b"".join(b"\0" + bytes(255 - raw[(y // 10) * 28 + x // 10] for x in range(280)) for y in range(280))
+chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 280, 280, 8, 0, 0, 0, 0)) \
+    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+json.dump({"model_ids": sys.argv[2:], "png_base64": base64.b64encode(png).decode()}, open(sys.argv[1], "w"))
+PY
+sed "s|$tmp/body.json|$tmp/multi.json|" "$tmp/post.lua" > "$tmp/multi.lua"
+run "POST predict, 8 models, a PNG" /api/v1/predict "$tmp/multi.lua"
 if [ -n "${NNLAB_PROFILE:-}" ]; then
   wrk -t1 -c"$conns" -d8s -s "$tmp/post.lua" "$url/api/v1/models/$model/predict" > /dev/null &
   sleep 1; perf record -g -o "$NNLAB_PROFILE" -p "$server" -- sleep 5 > /dev/null 2>&1; wait
