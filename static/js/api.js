@@ -72,6 +72,20 @@ export const api = {
   model: (id, signal) => request('GET', `/models/${encodeURIComponent(id)}`, undefined, signal),
   evaluation: (id, signal) => request('GET', `/models/${encodeURIComponent(id)}/evaluation`, undefined, signal),
   predict: (id, body, signal) => request('POST', `/models/${encodeURIComponent(id)}/predict`, body, signal),
+  /** One input, several models (1..8 of one input size): {model_ids, png_base64, preprocess} -> {input_image, results}. */
+  predictMany: (body, signal) => request('POST', '/predict', body, signal),
+  /** A model's accuracy, confusion matrix and misclassified items on set 'test' or 'drawings'. */
+  evaluate: (id, set, signal) => request('POST', `/models/${encodeURIComponent(id)}/evaluate`, { set }, signal),
+  /** Saved drawings, oldest first: {drawings: [{id, label, image (28 rows), created_at}], total}. */
+  drawings: (query = {}, signal) => {
+    const q = new URLSearchParams(query).toString();
+    return request('GET', `/drawings${q ? `?${q}` : ''}`, undefined, signal);
+  },
+  /** Keeps a drawing (a PNG data URL) with its digit; 409 when the server holds its maximum. */
+  saveDrawing: (png, label, signal) => request('POST', '/drawings', { png_base64: png, label }, signal),
+  deleteDrawing: (id, signal) => request('DELETE', `/drawings/${encodeURIComponent(id)}`, undefined, signal),
+  /** The newest MNIST models ranked by accuracy on the saved drawings: {drawings, max_models, models}. */
+  drawingsLeaderboard: (signal) => request('GET', '/drawings/leaderboard', undefined, signal),
   perceptron: (weights, bias, signal) => request('POST', '/perceptron', { weights, bias }, signal),
   activations: (params, signal) => request('POST', '/experiments/activations', params, signal),
   /** An expression's computational graph: every node's value and d output / d node. */

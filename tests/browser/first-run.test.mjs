@@ -37,8 +37,11 @@ describe('first run', () => {
     await page.mouse.up();
 
     await waitFor(async () => (await page.$('#demo-progress')) === null
-      && (await page.$eval('#model-select', (s) => s.value !== '' && s.selectedOptions[0].textContent.startsWith('mnist'))),
+      && (await page.$$('#model-select input[type="checkbox"]:checked')).length === 1,
     { ms: 240000, every: 500, what: 'the page to switch to the demo model' });
+    const ticked = await page.$eval('#model-select input[type="checkbox"]:checked', (b) => b.value);
+    const { models } = await server.api('GET', '/models?dataset=mnist');
+    assert.equal(models.find((m) => m.id === ticked)?.job_id, demo[0].id, 'the demo job\'s MNIST model is ticked');
     const label = await waitFor(async () => {
       const t = (await page.textContent('#predicted-label')).trim();
       return /^\d$/.test(t) && t;

@@ -32,12 +32,13 @@ function hasFlag(flag) {
   try { return execFileSync(BIN, ['serve', '--help'], { encoding: 'utf8' }).includes(flag); } catch { return false; }
 }
 
-/** Starts nnlab; resolves to {url, api(), stop()} once it logs its address. */
-export async function startServer({ demoModel = false } = {}) {
+/** Starts nnlab (with `args` added to `serve`'s); resolves to {url, api(), stop()} once it logs its address. */
+export async function startServer({ demoModel = false, args: extra = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'nnlab-ui-'));
   const args = ['serve', '--addr', '127.0.0.1:0', '--database-url', `sqlite://${join(dir, 'ui.db')}`,
     '--data-dir', join(ROOT, 'data'), '--static-dir', join(ROOT, 'static')];
   if (hasFlag('--demo-model')) args.push('--demo-model', String(demoModel));
+  args.push(...extra);
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' } });
   let log = '';
   let url;

@@ -29,7 +29,8 @@ describe('the nnlab web page', () => {
 
   it('predicts a digit drawn with the mouse and shows ten probabilities', async () => {
     await go(page, server.url, '#/draw');
-    await waitFor(() => page.$eval('#model-select', (s) => s.options.length > 0), { what: 'a model in the picker' });
+    // The picker is a list of checkboxes (several models side by side); the newest is ticked.
+    await waitFor(() => page.$$eval('#model-select input[type="checkbox"]:checked', (b) => b.length > 0), { what: 'a model in the picker' });
     const box = await (await page.$('#draw-canvas')).boundingBox();
     // A "7": a top bar and a slanted stroke down.
     const P = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];
@@ -188,7 +189,7 @@ describe('the nnlab web page', () => {
     const phone = await newPage(browser, { width: 390, height: 844 });
     const jobs = await server.api('GET', '/jobs');
     const ids = jobs.jobs.filter((j) => j.spec.dataset === 'mnist').slice(0, 2).map((j) => j.id);
-    for (const [name, hash, ready] of [['draw', '#/draw', '#model-select option'],
+    for (const [name, hash, ready] of [['draw', '#/draw', '#model-select input[type="checkbox"]'],
       ['train', '#/train', '#f-dataset[data-loaded="true"]'], ['jobs', '#/jobs', '#jobs-table tr[data-job-id]'],
       ['job', `#/jobs/${mnistJob.id}`, '#confusion table'], ['compare', `#/compare?ids=${ids.join(',')}`, '#compare-val-loss path'],
       ['lecture', '#/lecture', '#boundary-canvas[data-painted="true"]']]) {
