@@ -48,8 +48,11 @@ export const SINGLE = {
 const vanishingBase = { ...small, train_samples: 10000, epochs: 6, batch_size: 128, hidden_layers: deep(64, 5), optimizer: 'sgd', learning_rate: 0.05 };
 const initBase = { ...small, train_samples: 5000, epochs: 4, hidden_layers: deep(64, 4), activation: 'relu', optimizer: 'momentum', learning_rate: 0.01 };
 // The train/test gap is the lesson: both are measured every epoch (eval mode, test set).
-const overfitBase = { dataset: 'mnist', train_samples: 300, validation_split: 0.2, hidden_layers: [256, 256], epochs: 60,
-  batch_size: 32, optimizer: 'adam', learning_rate: 0.001, eval_train_accuracy: true, epoch_test_metrics: true };
+// The book's overfitting set-up (ch. 6): a 7-layer net of 100 ReLU units, plain SGD 0.01 in
+// batches of 100, 300 digits (240 train, 60 validation), 200 epochs. L2 0.05 is the book's
+// λ = 0.1: it writes the penalty ½λΣw², nnlab λΣw² (the lecture's).
+const overfitBase = { dataset: 'mnist', train_samples: 300, validation_split: 0.2, hidden_layers: deep(100, 6), epochs: 200,
+  batch_size: 100, optimizer: 'sgd', learning_rate: 0.01, eval_train_accuracy: true, epoch_test_metrics: true };
 const bnBase = { ...small, train_samples: 5000, epochs: 4, hidden_layers: deep(64, 4), activation: 'sigmoid', init: 'xavier', optimizer: 'sgd', learning_rate: 0.05 };
 
 export const COMPARISONS = {
@@ -117,11 +120,14 @@ export const COMPARISONS = {
   },
   overfitting: {
     title: 'Overfitting on 300 samples, with and without L2 and dropout',
-    about: 'A 256-256 net on 240 training digits: the training loss falls to zero while the validation loss turns up. L2 and dropout narrow the gap.',
+    about: 'The book’s 6x100 ReLU net, SGD 0.01, on 240 training digits: it learns them all (train accuracy 1.0) while test accuracy '
+      + 'stays near 0.74. L2 (0.05, the book’s λ = 0.1) and dropout 0.2 hold training accuracy down and narrow the train–test gap '
+      + '(measured, 3 seeds: 0.25–0.26 plain, 0.18–0.22 with L2, 0.20–0.24 with dropout) at much the same test accuracy: '
+      + 'no regularizer makes up for the missing data.',
     jobs: [
       { label: 'plain', spec: { ...overfitBase } },
-      { label: 'L2 0.001', spec: { ...overfitBase, l2: 0.001 } },
-      { label: 'dropout 0.5', spec: { ...overfitBase, dropout: 0.5 } },
+      { label: 'L2 0.05', spec: { ...overfitBase, l2: 0.05 } },
+      { label: 'dropout 0.2', spec: { ...overfitBase, dropout: 0.2 } },
     ],
   },
   batchnorm: {

@@ -56,11 +56,13 @@ describe('the comparison presets show their lessons', () => {
     for (const good of ['He', 'Xavier']) assert.ok(r[good].last.val_accuracy > r.zeros.last.val_accuracy + 0.2, good);
   });
 
-  it('overfitting: L2 or dropout narrows the train-validation gap', async () => {
-    const r = await runPreset(server, 'overfitting', { epochs: 30 });
-    const gap = (label) => r[label].last.eval_train_accuracy - r[label].last.val_accuracy;
-    assert.ok(Math.min(gap('L2 0.001'), gap('dropout 0.5')) < gap('plain'),
-      `gaps: plain ${gap('plain')}, L2 ${gap('L2 0.001')}, dropout ${gap('dropout 0.5')}`);
-    assert.ok(r.plain.last.test_accuracy > 0, 'test metrics are measured every epoch');
+  it('overfitting: L2 and dropout each narrow the train-test gap', async () => {
+    // Half the book's 200 epochs: the plain net has learned its 240 digits by then.
+    const r = await runPreset(server, 'overfitting', { epochs: 100 });
+    const gap = (label) => r[label].last.eval_train_accuracy - r[label].last.test_accuracy;
+    assert.ok(r.plain.last.eval_train_accuracy > 0.95, `plain learns its digits: ${r.plain.last.eval_train_accuracy}`);
+    for (const label of ['L2 0.05', 'dropout 0.2']) {
+      assert.ok(gap(label) < gap('plain') - 0.03, `${label}: gap ${gap(label)} vs plain ${gap('plain')}`);
+    }
   });
 });
