@@ -50,18 +50,31 @@ LUA
 run() { # name path [script]
   local out
   if [ -n "${3:-}" ]; then out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$3" "$url$2"); else out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$url$2"); fi
-  local rps p50 p90 p99
+  local rps p50 p90 p99 errors
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
   p90=$(echo "$out" | awk '$1 == "90%" {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  printf '| %-34s | %10s | %8s | %8s | %8s |\n' "$1" "$rps" "$p50" "$p90" "$p99"
+  # Refusals (503 when the heavy-request permits are taken) are fast: count them apart.
+  errors=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  printf '| %-34s | %10s | %8s | %8s | %8s | %6s |\n' "$1" "$rps" "$p50" "$p90" "$p99" "${errors:-0}"
+  last_rps=$rps
+}
+# Runs $1 and $2 alternately, three times each, and prints the ratio of their median req/s:
+# the machine's drift hits both alike.
+ratio() { # name-a path-a name-b path-b script-b
+  local a=() b=()
+  for _ in 1 2 3; do
+    run "$1" "$2"; a+=("$last_rps")
+    run "$3" "$4" "$5"; b+=("$last_rps")
+  done
+  python3 -c 'import sys, statistics as s; n = len(sys.argv) // 2; a, b = sys.argv[1:n + 1], sys.argv[n + 1:]
+print(f"median req/s: {s.median(map(float, a)):.0f} vs {s.median(map(float, b)):.0f}, ratio {s.median(map(float, b)) / s.median(map(float, a)):.1%}")' "${a[@]}" "${b[@]}"
 }
 echo
-printf '| %-34s | %10s | %8s | %8s | %8s |\n' route "req/s" p50 p90 p99
-echo "|---|---|---|---|---|"
-run "GET /healthz (trivial)" /healthz
-run "POST predict, batch 1 (W1)" "/api/v1/models/$model/predict" "$tmp/post.lua"
+printf '| %-34s | %10s | %8s | %8s | %8s | %6s |\n' route "req/s" p50 p90 p99 non-2xx
+echo "|---|---|---|---|---|---|"
+ratio "GET /healthz (trivial)" /healthz "POST predict, batch 1 (W1)" "/api/v1/models/$model/predict" "$tmp/post.lua"
 busy=$(post /api/v1/jobs '{"dataset":"mnist","hidden_layers":[256,128],"epochs":50,"validation_split":0}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
 sleep 2
 run "GET /healthz, while training" /healthz

@@ -74,7 +74,7 @@ pub(crate) async fn augment_preview(
         ..JobSpec::default()
     };
     spec.validate().map_err(|e| AppError::invalid(e.field, e.message))?;
-    let _permit = state.admit_heavy()?;
+    let _permit = state.admit_heavy().await?;
     let jobs = std::sync::Arc::clone(&state.jobs);
     tokio::task::spawn_blocking(move || {
         let split = jobs

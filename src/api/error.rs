@@ -187,15 +187,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::TooLarge("request body too large".into())
-            } else {
-                AppError::Malformed(rejection.body_text())
-            }
-        })?;
-        parse_json(&bytes).map(AppJson)
+        parse_json(&body_bytes(req, state).await?).map(AppJson)
     }
+}
+
+/// A request's body, with our error shape for one too large or cut short.
+pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge("request body too large".into())
+        } else {
+            AppError::Malformed(rejection.body_text())
+        }
+    })
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {

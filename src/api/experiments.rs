@@ -136,7 +136,7 @@ pub(crate) async fn histograms(
     State(state): State<AppState>,
     AppJson(req): AppJson<HistogramRequest>,
 ) -> Result<Json<Histograms>, AppError> {
-    let _permit = state.admit_heavy()?;
+    let _permit = state.admit_heavy().await?;
     let alpha = req.activation_alpha.unwrap_or(req.activation.default_alpha());
     let activation = req
         .activation

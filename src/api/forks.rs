@@ -170,7 +170,7 @@ pub(crate) async fn fork_job(
     })?;
 
     // Checking the shapes and drawing the further pairs' starts is CPU work.
-    let _permit = state.admit_heavy()?;
+    let _permit = state.admit_heavy().await?;
     let datasets = std::sync::Arc::clone(&state.jobs);
     let (child, pairs) = (child_spec.clone(), request.pairs);
     let changed_for_check = changed.clone();

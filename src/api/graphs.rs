@@ -289,7 +289,7 @@ pub(crate) async fn optimizer_paths(
             .map_err(|e| AppError::invalid(format!("optimizers[{i}].{}", e.field), e.message))?;
         configs.push((o.name, o.learning_rate, spec.optimizer()));
     }
-    let _permit = state.admit_heavy()?;
+    let _permit = state.admit_heavy().await?;
     let steps = req.steps;
     let start = req.start;
     let paths = tokio::task::spawn_blocking(move || {

@@ -3,14 +3,14 @@
 //! the models service's (`crate::models`); this parses and answers.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::ApiRouter;
-use super::error::ErrorBody;
+use super::error::{ErrorBody, body_bytes, parse_json};
 use super::png::decode_digit;
-use super::rows::{Images, Rows, check_row, check_row_count};
+use super::rows::{Images, Rows, check_row, check_row_count, parse_inputs_only};
 use super::{AppError, AppJson, AppState};
 use crate::data::Preprocess;
 pub use crate::models::Prediction;
@@ -42,6 +42,27 @@ pub struct PredictRequest {
     preprocess: Option<String>,
 }
 
+/// A [`PredictRequest`] body, read through the fast path for the common `{"inputs": ...}`
+/// form (`rows::parse_inputs_only`), else as [`AppJson`] reads any body.
+pub struct PredictBody(PredictRequest);
+
+impl<S: Send + Sync> FromRequest<S> for PredictBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = body_bytes(req, state).await?;
+        if let Some(inputs) = parse_inputs_only(&bytes) {
+            return Ok(PredictBody(PredictRequest {
+                inputs: Some(inputs),
+                images: None,
+                png_base64: None,
+                preprocess: None,
+            }));
+        }
+        parse_json(&bytes).map(PredictBody)
+    }
+}
+
 /// One prediction per row, in order.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PredictResponse {
@@ -69,7 +90,7 @@ pub struct PredictResponse {
 pub(crate) async fn predict(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    AppJson(req): AppJson<PredictRequest>,
+    PredictBody(req): PredictBody,
 ) -> Result<Json<PredictResponse>, AppError> {
     let started = std::time::Instant::now();
     let net = state.models.load(&id).await?;
@@ -206,7 +227,7 @@ async fn input_rows(
 
 /// A drawn digit's 28x28 pixels, decoded on the blocking pool under a heavy-request permit.
 pub(super) async fn png_digit(state: &AppState, png: String, how: Preprocess) -> Result<Vec<f32>, AppError> {
-    let _permit = state.admit_heavy()?;
+    let _permit = state.admit_heavy().await?;
     tokio::task::spawn_blocking(move || decode_digit(&png, how, "png_base64"))
         .await
         .map_err(anyhow::Error::from)?

@@ -204,9 +204,212 @@ impl<'de> Deserialize<'de> for Images {
     }
 }
 
+/// The most common prediction body, `{"inputs": [[n, n, ...], ...]}` and nothing else,
+/// parsed in one pass without serde's visitor machinery: on a 784-pixel row this is ~2x
+/// faster (the parse was a quarter of a batch-1 prediction's CPU). Values are f64 cast to f32,
+/// as `Rows`' deserializer gives (the unit test checks them bit for bit against it). `None`
+/// for any other body (other fields, strings, empty rows, over the caps...), which then takes
+/// the general path with its errors.
+pub fn parse_inputs_only(body: &[u8]) -> Option<Rows> {
+    let mut p = Scan { b: body, i: 0 };
+    p.expect(b'{')?;
+    p.expect(b'"')?;
+    if !p.b[p.i..].starts_with(b"inputs\"") {
+        return None;
+    }
+    p.i += 7;
+    p.expect(b':')?;
+    p.expect(b'[')?;
+    // At most one value per two bytes: reserved once rather than grown.
+    let mut rows = Rows {
+        values: Vec::with_capacity((body.len() / 2).min(MAX_VALUES)),
+        ends: Vec::new(),
+    };
+    loop {
+        p.expect(b'[')?;
+        loop {
+            if rows.values.len() == MAX_VALUES {
+                return None;
+            }
+            rows.values.push(p.number()? as f32);
+            match p.next()? {
+                b',' => {}
+                b']' => break,
+                _ => return None,
+            }
+        }
+        if rows.ends.len() == MAX_ROWS {
+            return None;
+        }
+        rows.ends.push(rows.values.len());
+        match p.next()? {
+            b',' => {}
+            b']' => break,
+            _ => return None,
+        }
+    }
+    p.expect(b'}')?;
+    p.skip_ws();
+    (p.i == p.b.len()).then_some(rows)
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scan<'_> {
+    fn skip_ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\n' | b'\r' | b'\t') {
+            self.i += 1;
+        }
+    }
+
+    /// The next byte after whitespace.
+    fn next(&mut self) -> Option<u8> {
+        self.skip_ws();
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    /// A JSON number: from its digits and a power of ten when they fit (pixel values do),
+    /// else the standard library's parser on the token.
+    fn number(&mut self) -> Option<f64> {
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+            1e19, 1e20, 1e21, 1e22,
+        ];
+        self.skip_ws();
+        let start = self.i;
+        let b = self.b;
+        let negative = b.get(self.i) == Some(&b'-');
+        self.i += usize::from(negative);
+        let (mut mantissa, mut digits, mut exp10) = (0u64, 0u32, 0i32);
+        let int_start = self.i;
+        while let Some(d @ b'0'..=b'9') = b.get(self.i) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            digits += 1;
+            self.i += 1;
+        }
+        let int_len = self.i - int_start;
+        // JSON: one or more digits, no leading zero.
+        if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
+            return None;
+        }
+        if b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            let frac_start = self.i;
+            while let Some(d @ b'0'..=b'9') = b.get(self.i) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                digits += 1;
+                exp10 -= 1;
+                self.i += 1;
+            }
+            if self.i == frac_start {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(self.i) {
+            self.i += 1;
+            let sign = match b.get(self.i) {
+                Some(b'-') => -1,
+                Some(b'+') => 1,
+                _ => 0,
+            };
+            self.i += usize::from(sign != 0);
+            let exp_start = self.i;
+            let mut e = 0i32;
+            while let Some(d @ b'0'..=b'9') = b.get(self.i) {
+                e = e.saturating_mul(10).saturating_add(i32::from(d - b'0'));
+                self.i += 1;
+            }
+            if self.i == exp_start {
+                return None;
+            }
+            exp10 = exp10.saturating_add(if sign < 0 { -e } else { e });
+        }
+        // Up to 19 digits the mantissa is exact in a u64; one rounding to f64 and one
+        // multiplication or division by an exact power of ten then stay within an ulp of the
+        // correctly rounded value, as serde_json's own default parser does (its result, cast
+        // to f32, is what the general path gives).
+        let fast = digits <= 19 && exp10.unsigned_abs() <= 22;
+        let magnitude = if fast {
+            let m = mantissa as f64;
+            if exp10 < 0 {
+                m / POW10[exp10.unsigned_abs() as usize]
+            } else {
+                m * POW10[exp10 as usize]
+            }
+        } else {
+            let token = std::str::from_utf8(&b[start + usize::from(negative)..self.i]).ok()?;
+            token.parse::<f64>().ok()?
+        };
+        Some(if negative { -magnitude } else { magnitude })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast path and serde's general path agree bit for bit, or the fast path declines.
+    #[test]
+    fn the_fast_inputs_parser_agrees_with_the_general_one_or_declines() {
+        let general = |body: &str| -> Option<Vec<Vec<u32>>> {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Body {
+                inputs: Rows,
+            }
+            let body: Body = serde_json::from_str(body).ok()?;
+            Some(
+                body.inputs
+                    .iter()
+                    .map(|r| r.iter().map(|v| v.to_bits()).collect())
+                    .collect(),
+            )
+        };
+        let fast = |body: &str| {
+            parse_inputs_only(body.as_bytes())
+                .map(|r| r.iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect())
+        };
+        let pixels: Vec<String> = (0..=255).map(|b| format!("{}", b as f64 / 255.0)).collect();
+        let agreeing = [
+            format!("{{\"inputs\": [[{}]]}}", pixels.join(", ")),
+            "{\"inputs\":[[0,1],[1,0]]}".to_string(),
+            " { \"inputs\" :\n[ [ -0.5 , 1e-3 ,2E+2, 0.0 ] ] } \n".to_string(),
+            "{\"inputs\": [[123456789012345678901234567890, 1.7976931348623157e308, 5e-324, 3.4e39]]}".to_string(),
+            "{\"inputs\": [[0.1, 0.2, 0.30000000000000004, 9007199254740993, 1e23, 1e-23]]}".to_string(),
+        ];
+        for body in &agreeing {
+            assert!(fast(body).is_some(), "the fast path takes {body}");
+            assert_eq!(fast(body), general(body), "{body}");
+        }
+        let declined = [
+            "{\"inputs\": [[1, 2]], \"images\": null}",
+            "{\"images\": [[[1]]]}",
+            "{\"inputs\": [[]]}",
+            "{\"inputs\": []}",
+            "{\"inputs\": [[\"1\"]]}",
+            "{\"inputs\": [[01]]}",
+            "{\"inputs\": [[1.]]}",
+            "{\"inputs\": [[.5]]}",
+            "{\"inputs\": [[1e]]}",
+            "{\"inputs\": [[1, 2]]} x",
+            "{\"inputs\": [[1, 2],]}",
+            "{\"inputs\": [[1 2]]}",
+            "{\"inputs\": [[NaN]]}",
+            "[[1]]",
+        ];
+        for body in declined {
+            assert!(fast(body).is_none(), "the fast path declines {body}");
+        }
+    }
 
     #[test]
     fn rows_keep_their_shape_in_flat_storage() {

@@ -93,7 +93,7 @@ impl Models {
             }
             EvalSet::Test => None,
         };
-        let _permit = self.admit()?;
+        let _permit = self.admit().await?;
         let jobs = Arc::clone(&self.jobs);
         tokio::task::spawn_blocking(move || match drawings {
             Some(rows) => {
@@ -141,7 +141,7 @@ impl Models {
                 models.push((row, net));
             }
         }
-        let _permit = self.admit()?;
+        let _permit = self.admit().await?;
         let count = drawings.len();
         let mut entries = tokio::task::spawn_blocking(move || {
             let data = drawings_dataset(&drawings);

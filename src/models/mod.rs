@@ -6,6 +6,7 @@ mod error;
 mod evaluate;
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
@@ -24,6 +25,10 @@ pub use evaluate::{EvalItem, EvalSet, Evaluation, LeaderboardEntry, MAX_LEADERBO
 
 /// Models one multi-model prediction may ask.
 pub const MAX_MODELS: usize = 8;
+/// Heavy requests that may wait for a permit, per permit.
+pub const HEAVY_WAITING_PER_PERMIT: usize = 4;
+/// How long a heavy request waits for a permit before it is refused.
+pub const HEAVY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Row x model products up to this run inline on the async thread (a hop to the blocking
 /// pool costs more than they do); larger ones on the blocking pool, under a permit.
 const INLINE_WORK: usize = 64;
@@ -40,8 +45,11 @@ pub struct Models {
     jobs: Arc<Jobs>,
     /// Loaded models, least recently used evicted first.
     cache: Mutex<LruCache<String, Arc<Network>>>,
-    /// Shared with the other CPU-heavy requests (`--max-heavy-requests`).
+    /// Shared with the other CPU-heavy requests (`--max-heavy-requests` permits).
     heavy: Arc<Semaphore>,
+    heavy_limit: usize,
+    /// Requests waiting for a heavy permit.
+    waiting: AtomicUsize,
     /// `--max-drawings`: what an evaluation on drawings reads at most.
     max_drawings: usize,
 }
@@ -58,17 +66,37 @@ impl Models {
             store,
             jobs,
             cache: Mutex::new(LruCache::new(NonZeroUsize::new(cache.max(1)).expect("at least one"))),
+            heavy_limit: heavy.available_permits().max(1),
             heavy,
+            waiting: AtomicUsize::new(0),
             max_drawings,
         }
     }
 
-    /// A permit to run CPU-heavy work now, or `Busy` when `--max-heavy-requests` of them run:
-    /// a burst of them queues no work.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, ServeError> {
-        Arc::clone(&self.heavy)
-            .try_acquire_owned()
-            .map_err(|_| ServeError::Busy)
+    /// A permit to run CPU-heavy work: at once if one of the `--max-heavy-requests` is free,
+    /// else after a short wait in a bounded line ([`HEAVY_WAITING_PER_PERMIT`] per permit, at
+    /// most [`HEAVY_WAIT`]), so that a burst of drawings is served in turn rather than
+    /// refused, while a flood is refused (`Busy`) without queueing work.
+    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, ServeError> {
+        if let Ok(permit) = Arc::clone(&self.heavy).try_acquire_owned() {
+            return Ok(permit);
+        }
+        // Leaves the line when dropped: also when the client goes away mid-wait.
+        struct InLine<'a>(&'a AtomicUsize);
+        impl Drop for InLine<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _in_line = InLine(&self.waiting);
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.heavy_limit * HEAVY_WAITING_PER_PERMIT {
+            return Err(ServeError::Busy);
+        }
+        let permit = tokio::time::timeout(HEAVY_WAIT, Arc::clone(&self.heavy).acquire_owned()).await;
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ServeError::Busy),
+        }
     }
 
     /// The loaded network of a model, from the cache or the database (then cached).
@@ -144,7 +172,7 @@ impl Models {
         if x.nrows() * nets.len() <= INLINE_WORK {
             return Ok(nets.iter().map(|net| predict_rows(net, &x)).collect());
         }
-        let _permit = self.admit()?;
+        let _permit = self.admit().await?;
         let nets = nets.to_vec();
         let answers = tokio::task::spawn_blocking(move || nets.iter().map(|net| predict_rows(net, &x)).collect())
             .await

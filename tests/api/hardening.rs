@@ -265,3 +265,37 @@ async fn heavy_requests_past_the_admission_limit_get_503_with_retry_after_and_ru
         "the permit came back"
     );
 }
+
+/// A short burst of heavy requests (drawn digits) waits its turn for the one permit rather
+/// than being refused: the line holds four per permit.
+#[tokio::test]
+async fn a_short_burst_of_drawings_waits_for_the_permit_instead_of_being_refused() {
+    let app = spawn_app_with(|c| c.limits.max_heavy_requests = 1).await;
+    let id = app
+        .submit(&json!({"dataset": "mnist", "hidden_layers": [16], "epochs": 1, "train_samples": 500}))
+        .await;
+    let model = app.wait_finished(&id).await["result"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (rows, _) = crate::predictions::test_digits(1);
+    let png = crate::predictions::render_png(&rows[0]);
+    let url = app.url(&format!("/api/v1/models/{model}/predict"));
+    for _ in 0..3 {
+        let calls = (0..4).map(|_| {
+            let (client, url, png) = (app.client.clone(), url.clone(), png.clone());
+            async move {
+                client
+                    .post(url)
+                    .json(&json!({ "png_base64": png }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        });
+        let answers = futures::future::join_all(calls).await;
+        assert_eq!(answers, vec![200; 4]);
+    }
+}
