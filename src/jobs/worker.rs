@@ -244,7 +244,7 @@ async fn train_job(
     };
     let threads = jobs.settings.threads_per_job;
     let datasets = Arc::clone(jobs);
-    let handle = tokio::task::spawn_blocking(move || {
+    let handle = spawn_training(move || {
         let split = datasets.datasets().get(&spec.dataset, spec.seed).map_err(|e| {
             tracing::error!(dataset = %spec.dataset, error = %e, "loading a dataset failed");
             TrainError::Data(e.public_message())
@@ -328,10 +328,37 @@ async fn train_job(
         Ok(Ok((outcome, weights))) => Ending::Trained(Box::new(outcome), weights),
         Ok(Err(TrainError::Stopped)) => Ending::Stopped,
         Ok(Err(e)) => Ending::Failed(e.to_string()),
-        Err(join_error) => {
-            tracing::error!(job = %row.id, error = %join_error, "training thread panicked");
+        Err(error) => {
+            tracing::error!(job = %row.id, %error, "the training thread failed");
             Ending::Failed("internal error while training".into())
         }
+    }
+}
+
+/// How much lower than the server's threads a training thread is scheduled (`nice`).
+const TRAINING_NICENESS: i32 = 10;
+
+/// Runs a training on a thread of its own, scheduled below the server's threads: while a job
+/// trains, the API and predictions come first (their p99 latency is what users feel), and
+/// the job gets the cycles they leave. The matrix-product helper threads it starts inherit
+/// the priority. A thread of its own, not the blocking pool: a pool thread would keep the
+/// lower priority for later requests, and an unprivileged process cannot raise it again.
+fn spawn_training<T: Send + 'static>(
+    train: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, String>> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("nnlab-train".into()).spawn(move || {
+        // SAFETY: setpriority only reads its arguments; on Linux, `who = 0` with
+        // PRIO_PROCESS is the calling thread. Failure (e.g. a seccomp filter) only
+        // leaves the thread at the normal priority.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, TRAINING_NICENESS);
+        }
+        let _ = done.send(train());
+    });
+    async move {
+        spawned.map_err(|e| format!("no training thread: {e}"))?;
+        result.await.map_err(|_| "the training thread panicked".to_string())
     }
 }
 
