@@ -135,7 +135,7 @@ fn full(max: i64) -> AppError {
     ))
 }
 
-/// `GET /api/v1/drawings`: oldest first.
+/// `GET /api/v1/drawings`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DrawingList {
     pub drawings: Vec<Drawing>,
@@ -143,15 +143,16 @@ pub struct DrawingList {
     pub total: i64,
 }
 
-/// The saved drawings, oldest first.
+/// The saved drawings, oldest first (or newest first).
 #[utoipa::path(get, path = "/api/v1/drawings", tag = "drawings",
     params(
         ("label" = Option<i64>, Query, description = "Only drawings of this digit"),
         ("limit" = Option<i64>, Query, description = "At most this many, 1..=1000 (default 100)"),
+        ("order" = Option<String>, Query, description = "`oldest` (default) or `newest` first"),
     ),
     responses(
         (status = 200, description = "The drawings", body = DrawingList),
-        (status = 422, description = "A bad `label` or `limit`", body = ErrorBody),
+        (status = 422, description = "A bad `label`, `limit` or `order`", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn list_drawings(
@@ -172,7 +173,19 @@ pub(crate) async fn list_drawings(
             _ => return Err(AppError::invalid("limit", format!("an integer in 1..={MAX_LIST}"))),
         },
     };
-    let rows = state.store.drawings(DrawingQuery { label, limit }).await?;
+    let newest_first = match query.get("order").map(String::as_str) {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(_) => return Err(AppError::invalid("order", "oldest or newest")),
+    };
+    let rows = state
+        .store
+        .drawings(DrawingQuery {
+            label,
+            limit,
+            newest_first,
+        })
+        .await?;
     Ok(Json(DrawingList {
         drawings: rows.into_iter().map(Drawing::from).collect(),
         total: state.store.count_drawings().await?,
@@ -222,6 +235,7 @@ pub(crate) async fn export_drawings(
         .drawings(DrawingQuery {
             label: None,
             limit: state.config.limits.max_drawings as i64,
+            newest_first: false,
         })
         .await?;
     let (content_type, name, bytes) = if format == "csv" {

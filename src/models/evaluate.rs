@@ -177,6 +177,7 @@ impl Models {
         let query = DrawingQuery {
             label: None,
             limit: self.max_drawings as i64,
+            newest_first: false,
         };
         Ok(self.store.drawings(query).await?)
     }

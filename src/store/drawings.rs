@@ -20,10 +20,12 @@ pub struct NewDrawing<'a> {
     pub pixels: &'a [u8],
 }
 
-/// Which drawings to read, oldest first.
+/// Which drawings to read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DrawingQuery {
     pub label: Option<i64>,
     /// At most this many.
     pub limit: i64,
+    /// Newest first (else oldest first).
+    pub newest_first: bool,
 }

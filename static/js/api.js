@@ -76,7 +76,7 @@ export const api = {
   predictMany: (body, signal) => request('POST', '/predict', body, signal),
   /** A model's accuracy, confusion matrix and misclassified items on set 'test' or 'drawings'. */
   evaluate: (id, set, signal) => request('POST', `/models/${encodeURIComponent(id)}/evaluate`, { set }, signal),
-  /** Saved drawings, oldest first: {drawings: [{id, label, image (28 rows), created_at}], total}. */
+  /** Saved drawings (oldest first, or `order: 'newest'`): {drawings: [{id, label, image (28 rows), created_at}], total}. */
   drawings: (query = {}, signal) => {
     const q = new URLSearchParams(query).toString();
     return request('GET', `/drawings${q ? `?${q}` : ''}`, undefined, signal);

@@ -9,7 +9,6 @@ import { h, fill, pct, errorBox, isAbort, specSummary } from './dom.js';
 import { confusionTable, imageCanvas } from './charts.js';
 
 const SHOWN = 100;        // thumbnails: the newest this many
-const LIST_MAX = 1000;    // the most GET /drawings returns at once (oldest first)
 
 /** 'model 3f2a9c1d': models have no names; the end of a UUIDv7 is its random part. */
 export const modelName = (m) => `model ${String(m.id || m.model_id).slice(-8)}`;
@@ -55,9 +54,7 @@ export function drawingsPanel(ctx, { models = () => [] } = {}) {
   async function refreshList() {
     const signal = nextList();
     try {
-      let res = await api.drawings({ limit: SHOWN }, signal);
-      // Oldest first and no offset: the newest are at the end of a longer read.
-      if (res.total > SHOWN) res = await api.drawings({ limit: Math.min(res.total, LIST_MAX) }, signal);
+      const res = await api.drawings({ limit: SHOWN, order: 'newest' }, signal);
       if (signal.aborted) return;
       renderList(res);
       fill(listError);
@@ -68,11 +65,10 @@ export function drawingsPanel(ctx, { models = () => [] } = {}) {
 
   function renderList(res) {
     total = res.total;
-    const shown = res.drawings.slice(-SHOWN).reverse();
+    const shown = res.drawings;
     count.dataset.total = String(total);
     count.textContent = total === 0 ? 'No drawings saved yet: draw a digit above, pick its digit and press "Save as".'
-      : `${total} drawing${total === 1 ? '' : 's'} saved.${total > shown.length ? ` Showing ${shown.length}${total > LIST_MAX
-        ? ` (the newest of the first ${LIST_MAX}: the API lists at most ${LIST_MAX}, oldest first)` : ', the newest'}.` : ''}`;
+      : `${total} drawing${total === 1 ? '' : 's'} saved.${total > shown.length ? ` Showing the newest ${shown.length}.` : ''}`;
     exportLinks.hidden = total === 0;
     fill(list, shown.map((d) => {
       const del = h('button.delete-drawing', { type: 'button', 'aria-label': `Delete this drawing of a ${d.label}` }, 'Delete');

@@ -114,6 +114,14 @@ async fn saved_drawings_are_listed_exported_as_idx_and_csv_read_back_by_the_load
         assert_eq!(values[0], d["label"].as_i64().unwrap());
         assert_eq!(values[1..].iter().map(|&v| v as u8).collect::<Vec<_>>(), image_bytes(d));
     }
+    let (_, newest) = app.get("/api/v1/drawings?order=newest&limit=2").await;
+    let newest: Vec<&Value> = newest["drawings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["id"])
+        .collect();
+    assert_eq!(newest, vec![&saved[5]["id"], &saved[4]["id"]]);
     let (status, err) = app.get("/api/v1/drawings/export?format=png").await;
     assert_eq!((status, err["error"]["field"].as_str()), (422, Some("format")));
 
@@ -151,6 +159,7 @@ async fn bad_drawings_are_422s_naming_the_field_a_full_set_is_a_409_and_nothing_
         ("label=x", "label"),
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
+        ("order=random", "order"),
     ] {
         let (status, err) = app.get(&format!("/api/v1/drawings?{query}")).await;
         assert_eq!(

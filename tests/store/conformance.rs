@@ -679,6 +679,7 @@ async fn drawings_are_capped_under_concurrent_saves_listed_oldest_first_by_label
             .drawings(DrawingQuery {
                 label: None,
                 limit: 100,
+                newest_first: false,
             })
             .await
             .unwrap();
@@ -703,6 +704,7 @@ async fn drawings_are_capped_under_concurrent_saves_listed_oldest_first_by_label
             .drawings(DrawingQuery {
                 label: Some(label),
                 limit: 100,
+                newest_first: false,
             })
             .await
             .unwrap();
@@ -711,8 +713,23 @@ async fn drawings_are_capped_under_concurrent_saves_listed_oldest_first_by_label
             all.iter().filter(|d| d.label == label).count(),
             "{name}"
         );
-        let two = b.store.drawings(DrawingQuery { label: None, limit: 2 }).await.unwrap();
-        assert_eq!(two, all[..2].to_vec(), "{name}: the limit keeps the oldest");
+        let first = |n: i64, newest_first: bool| {
+            b.store.drawings(DrawingQuery {
+                label: None,
+                limit: n,
+                newest_first,
+            })
+        };
+        assert_eq!(
+            first(2, false).await.unwrap(),
+            all[..2].to_vec(),
+            "{name}: the limit keeps the oldest"
+        );
+        assert_eq!(
+            first(2, true).await.unwrap(),
+            vec![all[4].clone(), all[3].clone()],
+            "{name}: newest first"
+        );
         assert!(b.store.delete_drawing(&all[0].id).await.unwrap(), "{name}");
         assert!(!b.store.delete_drawing(&all[0].id).await.unwrap(), "{name}");
         assert_eq!(b.store.count_drawings().await.unwrap(), 4, "{name}");

@@ -36,8 +36,13 @@ pub async fn insert_if_room(pool: &PgPool, d: &NewDrawing<'_>, max: i64) -> sqlx
 }
 
 pub async fn list(pool: &PgPool, q: DrawingQuery) -> sqlx::Result<Vec<DrawingRow>> {
+    let order = if q.newest_first {
+        "created_at DESC, id DESC"
+    } else {
+        "created_at, id"
+    };
     sqlx::query_as::<_, DrawingRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM drawings WHERE ($1::BIGINT IS NULL OR label = $1) ORDER BY created_at, id LIMIT $2"
+        "SELECT {COLUMNS} FROM drawings WHERE ($1::BIGINT IS NULL OR label = $1) ORDER BY {order} LIMIT $2"
     )))
     .bind(q.label)
     .bind(q.limit)

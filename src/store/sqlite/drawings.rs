@@ -24,8 +24,13 @@ pub async fn insert_if_room(pool: &SqlitePool, d: &NewDrawing<'_>, max: i64) -> 
 }
 
 pub async fn list(pool: &SqlitePool, q: DrawingQuery) -> sqlx::Result<Vec<DrawingRow>> {
+    let order = if q.newest_first {
+        "created_at DESC, id DESC"
+    } else {
+        "created_at, id"
+    };
     sqlx::query_as::<_, DrawingRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM drawings WHERE (? IS NULL OR label = ?) ORDER BY created_at, id LIMIT ?"
+        "SELECT {COLUMNS} FROM drawings WHERE (? IS NULL OR label = ?) ORDER BY {order} LIMIT ?"
     )))
     .bind(q.label)
     .bind(q.label)
