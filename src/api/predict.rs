@@ -182,11 +182,11 @@ async fn input_rows(
     let mut input_image = None;
     let x = if let Some(inputs) = req.inputs {
         check_row_count("inputs", inputs.len())?;
-        let mut data = Vec::with_capacity(inputs.len() * width);
         for (i, row) in inputs.iter().enumerate() {
-            data.extend_from_slice(check_row(row, width, &format!("inputs[{i}]"))?);
+            check_row(row, width, &format!("inputs[{i}]"))?;
         }
-        Array2::from_shape_vec((inputs.len(), width), data)
+        // Every row has the model's width: the parsed storage is the matrix, row-major.
+        Array2::from_shape_vec((inputs.len(), width), inputs.into_values())
     } else if let Some(images) = req.images {
         check_row_count("images", images.len())?;
         let side =

@@ -74,6 +74,11 @@ impl Rows {
         (0..self.len()).map(|i| self.row(i))
     }
 
+    /// All values, row after row (their storage, without a copy).
+    pub fn into_values(self) -> Vec<f32> {
+        self.values
+    }
+
     fn push_row<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<bool, A::Error> {
         if self.len() == MAX_ROWS {
             return Err(de::Error::custom(format!("at most {MAX_ROWS} rows")));

@@ -147,25 +147,32 @@ impl Network {
     /// Class probabilities of one input row: the batch-1 path, a sparse matrix-vector product
     /// per dense layer (most MNIST pixels are 0) instead of a GEMM with one row.
     pub fn predict_one(&self, x: &[f32]) -> Vec<f32> {
-        let mut h = x.to_vec();
+        // `None` while the values are still the caller's input: the first dense layer reads
+        // it in place rather than from a copy.
+        let mut h: Option<Vec<f32>> = None;
         for layer in &self.layers {
-            h = match layer {
+            let next = match layer {
                 Layer::Dense(d) => {
                     let mut out = vec![0.0; d.n_out()];
-                    matvec_sparse(&h, d.w.view(), d.b.as_slice().expect("contiguous"), &mut out);
+                    let input = h.as_deref().unwrap_or(x);
+                    matvec_sparse(input, d.w.view(), d.b.as_slice().expect("contiguous"), &mut out);
                     out
                 }
+                Layer::Dropout(_) => continue,
                 Layer::Activation(a) => {
-                    h.iter_mut().for_each(|v| *v = a.activation.f(*v));
-                    h
+                    let mut v = h.take().unwrap_or_else(|| x.to_vec());
+                    v.iter_mut().for_each(|v| *v = a.activation.f(*v));
+                    v
                 }
-                Layer::Dropout(_) => h,
                 other => {
-                    let row = ArrayView2::from_shape((1, h.len()), &h).expect("one row");
+                    let v = h.take().unwrap_or_else(|| x.to_vec());
+                    let row = ArrayView2::from_shape((1, v.len()), &v).expect("one row");
                     other.infer(row, &MatMul::single()).into_raw_vec_and_offset().0
                 }
             };
+            h = Some(next);
         }
+        let h = h.unwrap_or_else(|| x.to_vec());
         let row = ArrayView2::from_shape((1, h.len()), &h).expect("one row");
         softmax(row).into_raw_vec_and_offset().0
     }

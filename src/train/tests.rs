@@ -475,3 +475,31 @@ fn zero_weights_start_at_ln_10_cross_entropy() {
     let loss = crate::nn::Loss::CrossEntropy.value(net.logits(x.view(), &MatMul::single()).view(), &[0, 3, 5, 7, 9]);
     assert!((loss as f64 - 10f64.ln()).abs() < 1e-5, "{loss}");
 }
+
+#[test]
+fn the_batch_1_path_agrees_with_the_batched_one_for_every_layer_kind() {
+    let x = Array2::from_shape_fn((4, 12), |(i, j)| {
+        if (i + j) % 3 == 0 {
+            0.0
+        } else {
+            (i * 12 + j) as f32 * 0.05 - 1.0
+        }
+    });
+    for activation in [ActivationName::Relu, ActivationName::Maxout, ActivationName::Elu] {
+        let spec = crate::nn::ModelSpec {
+            batch_norm: true,
+            dropout: 0.3,
+            ..crate::nn::ModelSpec::mlp(12, &[8, 6], 3, activation)
+        };
+        let net = crate::nn::Network::build(&spec, crate::nn::Init::He, &mut crate::rng::rng_from_seed(9));
+        let batched = net.predict_proba(x.view(), &MatMul::single());
+        for i in 0..4 {
+            let one = net.predict_one(x.row(i).as_slice().unwrap());
+            let err = one
+                .iter()
+                .zip(batched.row(i))
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-6, "{activation:?}, row {i}: {err}");
+        }
+    }
+}
