@@ -103,6 +103,13 @@ impl Dense {
         if k * 10 > n_in * 9 {
             return false;
         }
+        let dim = out.raw_dim();
+        out.assign(&self.b.broadcast(dim).expect("bias matches output width"));
+        if k == 0 {
+            // An all-zero batch (dead ReLUs, all-zero weights): the bias is the answer, and
+            // a product with an empty inner dimension is not asked of the GEMM.
+            return true;
+        }
         let n_out = self.n_out();
         let ws = self.w.as_slice().expect("contiguous");
         let mut wk = Vec::with_capacity(k * n_out);
@@ -123,8 +130,6 @@ impl Dense {
             }
         });
         let wk = ArrayView2::from_shape((k, n_out), &wk).expect("k rows of W");
-        let dim = out.raw_dim();
-        out.assign(&self.b.broadcast(dim).expect("bias matches output width"));
         mm.gemm(xk.view(), wk, out.view_mut(), true);
         true
     }
@@ -247,7 +252,8 @@ mod tests {
             if inked && (r + c) % 3 != 0 { next() + 0.6 } else { 0.0 }
         });
         let dense = Array2::from_shape_fn((70, n_in), |_| next());
-        for x in [&sparse, &dense] {
+        let zeros = Array2::<f32>::zeros((70, n_in));
+        for x in [&sparse, &dense, &zeros] {
             let want = x.dot(&w) + &b;
             for threads in [1, 2] {
                 let mm = MatMul::with_threads(threads);
