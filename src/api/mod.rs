@@ -85,8 +85,6 @@ pub struct Shared {
     pub models: Arc<Models>,
     /// Permits for open event streams (`--max-event-streams`).
     pub streams: Arc<Semaphore>,
-    /// Permits for CPU-heavy synchronous requests (`--max-heavy-requests`).
-    pub heavy: Arc<Semaphore>,
     /// Cancelled when the server shuts down: event streams end then.
     pub shutdown: CancellationToken,
 }
@@ -104,11 +102,10 @@ impl AppState {
                 store,
                 jobs,
                 config.model_cache,
-                Arc::clone(&heavy),
+                heavy,
                 config.limits.max_drawings,
             )),
             streams: Arc::new(Semaphore::new(config.limits.max_event_streams)),
-            heavy,
             shutdown,
         }))
     }

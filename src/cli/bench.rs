@@ -90,12 +90,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let batch1_us = median(&mut lat);
     // Batch-1000 along each path, interleaved round by round so that the machine's drift
-    // hits them alike; `auto` is what serving does. Batch 32 too: where the sparse row-by-row
-    // path and the GEMMs cross over.
+    // hits them alike; `auto` is what serving does. Batches of 32 and 8 too, where a GEMM's
+    // fixed costs weigh more.
     let paths = [
         ("auto", InferPath::Auto),
         ("dense GEMM", InferPath::Dense),
-        ("sparse rows", InferPath::SparseRows),
         ("compacted GEMM", InferPath::Compact),
     ];
     let mut path_rates = Vec::new();

@@ -195,7 +195,7 @@ fn check_drawing_model(net: &Network) -> Result<(), ServeError> {
 }
 
 /// The drawings as a dataset (u8 pixels, as MNIST's), in the order given.
-pub fn drawings_dataset(rows: &[DrawingRow]) -> Dataset {
+fn drawings_dataset(rows: &[DrawingRow]) -> Dataset {
     let pixels: Vec<u8> = rows.iter().flat_map(|r| r.pixels.iter().copied()).collect();
     Dataset {
         name: "drawings".into(),

@@ -21,7 +21,7 @@ use crate::nn::{MatMul, Network};
 use crate::store::Store;
 
 pub use error::ServeError;
-pub use evaluate::{EvalItem, EvalSet, Evaluation, LeaderboardEntry, MAX_LEADERBOARD_MODELS, drawings_dataset};
+pub use evaluate::{EvalItem, EvalSet, Evaluation, LeaderboardEntry, MAX_LEADERBOARD_MODELS};
 
 /// Models one multi-model prediction may ask.
 pub const MAX_MODELS: usize = 8;
@@ -182,7 +182,7 @@ impl Models {
 }
 
 /// One row takes the batch-1 matrix-vector path, more rows the batched one.
-pub fn predict_rows(net: &Network, x: &Array2<f32>) -> Vec<Prediction> {
+fn predict_rows(net: &Network, x: &Array2<f32>) -> Vec<Prediction> {
     let probabilities: Vec<Vec<f32>> = if x.nrows() == 1 {
         vec![net.predict_one(x.row(0).as_slice().expect("a standard-layout row"))]
     } else {

@@ -183,7 +183,7 @@ fn save_then_load_gives_identical_outputs_including_batch_norm_statistics() {
 
 #[test]
 fn sparse_and_dense_inference_paths_agree() {
-    // Inputs with ~85% zeros take the row-by-row sparse path; the same rows made dense
+    // Inputs with ~85% zeros take the sparse inference path; the same rows made dense
     // (zeros replaced by tiny values) take GEMM. Both must give the same probabilities.
     let spec = crate::nn::ModelSpec::mlp(64, &[32], 10, ActivationName::Relu);
     let net = crate::nn::Network::build(&spec, crate::nn::Init::He, &mut crate::rng::rng_from_seed(5));
@@ -292,32 +292,22 @@ fn a_run_begun_from_other_weights_starts_from_them_and_draws_the_rest_from_its_s
 
     let mut wider = fork_spec(11).into_inner();
     wider.hidden_layers = vec![17, 8];
-    let err = train_resumable(
-        &wider.validate().unwrap(),
-        &data,
-        &data,
-        &mm,
-        &mut Quiet,
-        Begin::From(&other),
-    );
-    assert!(
-        matches!(err, Err(TrainError::Data(_))),
-        "another architecture is refused"
-    );
     let mut kfold = fork_spec(11).into_inner();
     kfold.k_folds = Some(2);
-    let err = train_resumable(
-        &kfold.validate().unwrap(),
-        &data,
-        &data,
-        &mm,
-        &mut Quiet,
-        Begin::From(&other),
-    );
-    assert!(
-        matches!(err, Err(TrainError::Data(_))),
-        "k-fold runs draw each fold's start"
-    );
+    for (spec, why) in [
+        (wider, "another architecture is refused"),
+        (kfold, "k-fold runs draw each fold's start"),
+    ] {
+        let err = train_resumable(
+            &spec.validate().unwrap(),
+            &data,
+            &data,
+            &mm,
+            &mut Quiet,
+            Begin::From(&other),
+        );
+        assert!(matches!(err, Err(TrainError::Data(_))), "{why}");
+    }
 }
 
 #[test]

@@ -9,7 +9,6 @@ use ndarray::{Array1, Array2, ArrayView2};
 use super::ensure_shape;
 use crate::nn::kernels::{column_sums, or_columns};
 use crate::nn::matmul::{DisjointSlice, MatMul};
-use crate::nn::matvec::matvec_sparse;
 
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -66,10 +65,9 @@ impl Dense {
     /// [`infer`](Self::infer) along a given path: the bench compares them side by side.
     pub fn infer_as(&self, x: ArrayView2<f32>, mm: &MatMul, path: InferPath) -> Array2<f32> {
         let mut out = Array2::zeros((x.nrows(), self.n_out()));
-        // The sparse paths pay only on mostly-zero inputs (MNIST pixels; not hidden layers).
+        // Compaction pays only on mostly-zero inputs (MNIST pixels; not hidden layers).
         let sparse = x.nrows() >= SPARSE_MIN_ROWS && mostly_zeros(x);
         match path {
-            InferPath::SparseRows if sparse => self.compute_sparse_rows(x, &mut out, mm),
             InferPath::Auto | InferPath::Compact if sparse && self.compute_compact(x, &mut out, mm) => {}
             _ => self.compute(x, &mut out, mm),
         }
@@ -134,25 +132,6 @@ impl Dense {
         true
     }
 
-    /// Row by row, skipping zero inputs: for MNIST-like inputs (~80% zeros) this reads a
-    /// fifth of W per row; it beat the dense GEMM by ~1.4x on the first development machine,
-    /// and lost to it (and to the compacted GEMM) on later ones (`nnlab bench`, W2).
-    fn compute_sparse_rows(&self, x: ArrayView2<f32>, out: &mut Array2<f32>, mm: &MatMul) {
-        let n_out = self.n_out();
-        let x = x.as_standard_layout();
-        let xs = x.as_slice().expect("standard layout");
-        let n_in = self.n_in();
-        let b = self.b.as_slice().expect("contiguous");
-        let shared = DisjointSlice::new(out.as_slice_mut().expect("owned"));
-        mm.for_ranges(x.nrows(), 2, &|lo, hi| {
-            // SAFETY: for_ranges hands out disjoint row ranges.
-            let rows = unsafe { shared.range(lo * n_out, hi * n_out) };
-            for (i, row) in (lo..hi).zip(rows.chunks_exact_mut(n_out)) {
-                matvec_sparse(&xs[i * n_in..(i + 1) * n_in], self.w.view(), b, row);
-            }
-        });
-    }
-
     pub fn backward(&mut self, x: ArrayView2<f32>, g: ArrayView2<f32>, need_grad_in: bool, mm: &MatMul) {
         mm.gemm(x.t(), g, self.dw.view_mut(), false);
         column_sums(g, self.db.as_slice_mut().expect("contiguous"));
@@ -164,21 +143,18 @@ impl Dense {
     }
 }
 
-/// Below this many rows a batch goes through GEMM whatever its sparsity.
+/// Below this many rows a batch goes through the plain GEMM whatever its sparsity.
 const SPARSE_MIN_ROWS: usize = 8;
 
 /// How `Dense::infer_as` multiplies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InferPath {
     /// What serving uses: `Compact` for mostly-zero inputs, else `Dense`. On W2 (`nnlab
-    /// bench`) the compacted GEMM beat the row-by-row path at 8, 32 and 1000 rows, and the
-    /// plain GEMM at 1000 rows by ~1.1x.
+    /// bench`, 1 thread) the compacted GEMM beat the plain one by ~1.15x at 1000 rows and
+    /// ~1.2x at 32, and the row-by-row sparse path it replaced by ~1.35x at both.
     Auto,
     /// One GEMM.
     Dense,
-    /// Row by row, skipping zero inputs (mostly-zero inputs only): the engine's path before
-    /// the compacted GEMM, kept for the bench's comparison.
-    SparseRows,
     /// One GEMM over the columns that are non-zero somewhere in the batch (mostly-zero
     /// inputs only).
     Compact,
@@ -257,12 +233,7 @@ mod tests {
             let want = x.dot(&w) + &b;
             for threads in [1, 2] {
                 let mm = MatMul::with_threads(threads);
-                for path in [
-                    InferPath::Auto,
-                    InferPath::Dense,
-                    InferPath::SparseRows,
-                    InferPath::Compact,
-                ] {
+                for path in [InferPath::Auto, InferPath::Dense, InferPath::Compact] {
                     let got = layer.infer_as(x.view(), &mm, path);
                     let err = (&got - &want).iter().fold(0.0f32, |m, d| m.max(d.abs()));
                     assert!(err < 1e-4, "{path:?}, {threads} threads: max error {err}");
