@@ -1,6 +1,7 @@
 // helpers.mjs — shared setup for the browser tests: start the real nnlab binary on port 0
-// with a temp SQLite file (parsing its port from the log), talk to its API, launch Debian's
-// chromium through playwright-core, collect console errors, poll with deadlines.
+// with a temp SQLite file, or a fresh PostgreSQL database when NNLAB_TEST_POSTGRES names a
+// cluster (scripts/with-postgres.sh), parsing its port from the log; talk to its API, launch
+// Debian's chromium through playwright-core, collect console errors, poll with deadlines.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -32,10 +33,22 @@ function hasFlag(flag) {
   try { return execFileSync(BIN, ['serve', '--help'], { encoding: 'utf8' }).includes(flag); } catch { return false; }
 }
 
+let databases = 0;
+/** The database URL of a new server: a new SQLite file in `dir`, or a new database on the cluster. */
+function databaseUrl(dir) {
+  const cluster = process.env.NNLAB_TEST_POSTGRES;
+  if (!cluster) return `sqlite://${join(dir, 'ui.db')}`;
+  const name = `ui_${process.pid}_${databases++}`;
+  const { hostname, port } = new URL(cluster);
+  execFileSync('psql', ['-h', hostname, '-p', port, '-U', 'postgres', '-d', 'postgres', '-q',
+    '-c', `CREATE DATABASE ${name}`]);
+  return `${cluster}/${name}`;
+}
+
 /** Starts nnlab (with `args` added to `serve`'s); resolves to {url, api(), stop()} once it logs its address. */
 export async function startServer({ demoModel = false, args: extra = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'nnlab-ui-'));
-  const args = ['serve', '--addr', '127.0.0.1:0', '--database-url', `sqlite://${join(dir, 'ui.db')}`,
+  const args = ['serve', '--addr', '127.0.0.1:0', '--database-url', databaseUrl(dir),
     '--data-dir', join(ROOT, 'data'), '--static-dir', join(ROOT, 'static')];
   if (hasFlag('--demo-model')) args.push('--demo-model', String(demoModel));
   args.push(...extra);
