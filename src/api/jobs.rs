@@ -15,7 +15,7 @@ use super::error::ErrorBody;
 use super::{AppError, AppJson, AppState};
 use crate::jobs::view::KFoldResult;
 use crate::jobs::{Job, JobStatus, SubmitError};
-use crate::store::jobs::{Cancel, Delete};
+use crate::store::jobs::{Cancel, Delete, JobQuery};
 use crate::store::metrics::EpochRow;
 use crate::train::JobSpec;
 use utoipa_axum::routes;
@@ -112,11 +112,12 @@ pub(super) fn submit_error(e: SubmitError) -> AppError {
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     params(
         ("status" = Option<crate::jobs::JobStatus>, Query, description = "Only jobs with this status"),
+        ("parent_id" = Option<String>, Query, description = "Only the jobs forked from this one (every pair of every fork)"),
         ("limit" = Option<i64>, Query, description = "At most this many, 1..=1000 (default 50)", minimum = 1, maximum = 1000),
     ),
     responses(
         (status = 200, description = "The jobs", body = JobList),
-        (status = 422, description = "Bad `status` or `limit`", body = ErrorBody),
+        (status = 422, description = "Bad `status`, `parent_id` or `limit`", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
 pub(crate) async fn list_jobs(
@@ -137,7 +138,18 @@ pub(crate) async fn list_jobs(
             _ => return Err(AppError::invalid("limit", "an integer in 1..=1000")),
         },
     };
-    let rows = state.store.jobs(status, limit).await?;
+    let parent_id = query.get("parent_id").map(String::as_str);
+    if parent_id.is_some_and(|id| id.is_empty() || id.len() > 64) {
+        return Err(AppError::invalid("parent_id", "a job id (1..=64 characters)"));
+    }
+    let rows = state
+        .store
+        .jobs(JobQuery {
+            status,
+            parent_id,
+            limit,
+        })
+        .await?;
     Ok(Json(JobList {
         jobs: rows.into_iter().map(Job::from).collect(),
     }))

@@ -42,6 +42,16 @@ pub struct JobRow {
     pub pause_at_epoch: Option<i64>,
 }
 
+/// Which jobs to list, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct JobQuery<'a> {
+    pub status: Option<JobStatus>,
+    /// Only the jobs forked from this one (every pair of every fork of it).
+    pub parent_id: Option<&'a str>,
+    /// At most this many.
+    pub limit: i64,
+}
+
 /// A worker's claim on a running job: who holds it and the token its writes must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use crate::jobs::JobStatus;
 use blobs::BlobUsage;
 use drawings::{DrawingQuery, DrawingRow, NewDrawing};
-use jobs::{Cancel, Delete, JobRow, Lease, NewJob};
+use jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob};
 use metrics::{EpochRecord, EpochRow, StepRow};
 use models::{ModelRow, NewModel};
 use sweeps::{Decide, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepRow, SweepState};
@@ -47,8 +47,8 @@ pub trait Store: Send + Sync + 'static {
     /// A blob by its SHA-256 (`store::blobs`).
     async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
     async fn job(&self, id: &str) -> Result<Option<JobRow>>;
-    /// Newest first, optionally only one status.
-    async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> Result<Vec<JobRow>>;
+    /// Newest first, optionally only one status or the forks of one job.
+    async fn jobs(&self, query: JobQuery<'_>) -> Result<Vec<JobRow>>;
     async fn count_jobs(&self, status: JobStatus) -> Result<i64>;
     /// The jobs of a fork (`fork_id`), by pair, baseline first.
     async fn fork_members(&self, fork_id: &str) -> Result<Vec<JobRow>>;
@@ -155,8 +155,8 @@ macro_rules! store_over_queries {
             async fn job(&self, id: &str) -> Result<Option<JobRow>> {
                 jobs::get(&self.pool, id).await
             }
-            async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> Result<Vec<JobRow>> {
-                jobs::list(&self.pool, status, limit).await
+            async fn jobs(&self, query: JobQuery<'_>) -> Result<Vec<JobRow>> {
+                jobs::list(&self.pool, query).await
             }
             async fn count_jobs(&self, status: JobStatus) -> Result<i64> {
                 jobs::count_by_status(&self.pool, status).await

@@ -26,6 +26,18 @@ async fn history(app: &TestApp, id: &str) -> (Vec<Value>, Value) {
     (epochs, m["steps"].take())
 }
 
+/// The ids that `GET /jobs?parent_id=` lists.
+async fn forks_of(app: &TestApp, id: &str) -> Vec<String> {
+    let (status, body) = app.get(&format!("/api/v1/jobs?parent_id={id}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 async fn trained_parent(app: &TestApp) -> (String, Value) {
     let id = app.submit(&parent_spec()).await;
     let job = app.wait_finished(&id).await;
@@ -75,6 +87,13 @@ async fn a_one_change_fork_starts_from_the_same_weights_and_differs_by_its_chang
     let (child_epochs, _) = history(&app, &child).await;
     let (parent_epochs, _) = history(&app, &parent).await;
     assert_ne!(child_epochs[0]["train_loss"], parent_epochs[0]["train_loss"]);
+    // The parent's page finds its forks; the child has none; other jobs are not listed.
+    let other = app.submit(&parent_spec()).await;
+    assert_eq!(forks_of(&app, &parent).await, [child.clone()]);
+    assert!(forks_of(&app, &child).await.is_empty());
+    assert!(forks_of(&app, &other).await.is_empty());
+    let (status, body) = app.get("/api/v1/jobs?parent_id=").await;
+    assert_eq!((status, &body["error"]["field"]), (422, &json!("parent_id")), "{body}");
     // Deleting the parent keeps the child's start: the blob is shared, not copied.
     let (status, _) = app
         .client

@@ -7,7 +7,7 @@ use nnlab::jobs::JobStatus;
 use nnlab::store::Store;
 use nnlab::store::blobs::{BlobUsage, sha256_hex};
 use nnlab::store::drawings::{DrawingQuery, NewDrawing};
-use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, Lease, NewJob, now_ms};
+use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, JobQuery, Lease, NewJob, now_ms};
 use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
 use nnlab::store::models::NewModel;
 use nnlab::store::sweeps::{DecisionRow, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepState};
@@ -486,6 +486,18 @@ async fn a_forks_jobs_are_queued_all_or_none_and_share_their_start() {
             .map(|r| r.id)
             .collect();
         assert_eq!(members, ["c0", "b1", "c1"], "{name}: by pair, baseline first");
+        let forks_of = |parent_id, limit| {
+            store.jobs(JobQuery {
+                status: None,
+                parent_id: Some(parent_id),
+                limit,
+            })
+        };
+        let mut listed: Vec<String> = forks_of("p", 10).await.unwrap().into_iter().map(|r| r.id).collect();
+        listed.sort();
+        assert_eq!(listed, ["b1", "c0", "c1"], "{name}: every job forked from p");
+        assert_eq!(forks_of("p", 2).await.unwrap().len(), 2, "{name}: at most the limit");
+        assert!(forks_of("c0", 10).await.unwrap().is_empty(), "{name}: c0 has no forks");
         for id in ["c0", "c1", "b1"] {
             assert!(
                 matches!(store.cancel(id).await.unwrap(), Cancel::Cancelled(_)),

@@ -6,7 +6,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{blobs, metrics};
 use crate::jobs::JobStatus;
-use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
+use crate::store::jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
@@ -91,13 +91,14 @@ pub async fn get(pool: &PgPool, id: &str) -> sqlx::Result<Option<JobRow>> {
         .await
 }
 
-pub async fn list(pool: &PgPool, status: Option<JobStatus>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
+pub async fn list(pool: &PgPool, q: JobQuery<'_>) -> sqlx::Result<Vec<JobRow>> {
     sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM jobs WHERE ($1::text IS NULL OR status = $1::text) \
-         ORDER BY created_at DESC, id DESC LIMIT $2"
+         AND ($2::text IS NULL OR parent_id = $2::text) ORDER BY created_at DESC, id DESC LIMIT $3"
     )))
-    .bind(status)
-    .bind(limit)
+    .bind(q.status)
+    .bind(q.parent_id)
+    .bind(q.limit)
     .fetch_all(pool)
     .await
 }

@@ -16,7 +16,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::broadcast;
 
-use super::jobs::{Cancel, Delete, JobRow, Lease, NewJob};
+use super::jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob};
 use super::metrics::{EpochRecord, EpochRow, StepRow};
 use super::models::{ModelRow, NewModel};
 use super::{Notice, Result};

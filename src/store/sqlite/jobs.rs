@@ -4,7 +4,7 @@ use sqlx::SqlitePool;
 
 use super::{begin, blobs, metrics};
 use crate::jobs::JobStatus;
-use crate::store::jobs::{Cancel, Delete, JobRow, Lease, NewJob, now_ms};
+use crate::store::jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
@@ -75,13 +75,15 @@ pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<JobRow>> {
         .await
 }
 
-/// Newest first, optionally only one status.
-pub async fn list(pool: &SqlitePool, status: Option<JobStatus>, limit: i64) -> sqlx::Result<Vec<JobRow>> {
+/// Newest first, optionally only one status or the forks of one job.
+pub async fn list(pool: &SqlitePool, q: JobQuery<'_>) -> sqlx::Result<Vec<JobRow>> {
     sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2"
+        "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR parent_id = ?2) \
+         ORDER BY created_at DESC, id DESC LIMIT ?3"
     )))
-    .bind(status)
-    .bind(limit)
+    .bind(q.status)
+    .bind(q.parent_id)
+    .bind(q.limit)
     .fetch_all(pool)
     .await
 }

@@ -16,7 +16,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::Result;
-use super::jobs::{Cancel, Delete, JobRow, Lease, NewJob};
+use super::jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob};
 use super::metrics::{EpochRecord, EpochRow, StepRow};
 use super::models::{ModelRow, NewModel};
 use crate::jobs::JobStatus;
