@@ -2,7 +2,8 @@
 // validation loss and accuracy, learning rate, per-layer gradient norms, step losses) fed by
 // the metrics endpoint and then the job's event stream, and for finished image-dataset jobs
 // the confusion matrix and misclassified test digits. A forked job names its parent and what
-// changed; any started job can be forked from here, and a fork's pairs are summarised.
+// changed, a parent lists its forks; any started job can be forked from here, and a fork's
+// pairs are summarised.
 
 import { api, followJob, TERMINAL, IMAGE_DATASETS } from './api.js';
 import { h, fill, fmt, pct, duration, errorBox, isAbort, specSummary } from './dom.js';
@@ -21,21 +22,26 @@ export async function mount(root, ctx, route) {
   const head = h('div.job-head', headMain, forkSlot, specBox);
   const progressBox = h('div.job-progress');
   const pairsBox = h('div.pairs-box');
+  const forksBox = h('section#job-forks');
   const charts = h('div#job-charts.chart-grid');
   const evaluation = h('section#evaluation', { 'aria-live': 'polite' });
   const kfoldBox = h('section.kfold-box');
   const errors = h('div#job-error', { 'aria-live': 'polite' });
-  root.append(title, head, progressBox, errors, pairsBox, kfoldBox, charts, evaluation);
+  root.append(title, head, progressBox, errors, forksBox, pairsBox, kfoldBox, charts, evaluation);
 
   let job;
   let metrics = { epochs: [], steps: [] };
+  let forks = [];
   try {
-    [job, metrics] = await Promise.all([api.job(id, ctx.signal), api.metrics(id, ctx.signal)]);
+    [job, metrics, forks] = await Promise.all([api.job(id, ctx.signal), api.metrics(id, ctx.signal),
+      api.jobs({ parent_id: id, limit: 200 }, ctx.signal)]);
   } catch (e) {
     if (isAbort(e)) return;
     fill(head, errorBox(e, e.status === 404 ? 'No such job' : 'Could not load the job'), h('p', h('a', { href: '#/jobs' }, 'Back to the jobs')));
     return;
   }
+
+  fill(forksBox, forkList(id, forks));
 
   const cancelBtn = h('button#cancel-job.danger', { type: 'button' }, 'Cancel job');
   cancelBtn.addEventListener('click', async () => {
@@ -200,6 +206,23 @@ function lineage(job) {
   return h('p#job-lineage', 'Forked from ', h('a', { href: `#/jobs/${parent}` }, `job ${parent.slice(-8)}`), place,
     ' · changed: ', changed, ' · ',
     h('a#compare-parent', { href: `#/compare?ids=${parent},${job.id}&baseline=${parent}` }, 'Compare with its parent'));
+}
+
+/** The forks of a job (from its jobs listed by parent): one line per fork, by its first child. */
+function forkList(id, jobs) {
+  const children = jobs.filter((j) => j.fork && j.fork.pair === 0 && j.fork.role === 'child');
+  if (!children.length) return null;
+  const pairs = (fork) => jobs.filter((j) => j.fork && j.fork.id === fork && j.fork.role === 'child').length;
+  return [h('h2', `Forks of this job (${children.length})`),
+    h('ul#job-forks-list', children.map((c) => {
+      const n = pairs(c.id);
+      const changed = c.changed && c.changed.length
+        ? c.changed.map((f, i) => [i ? ', ' : '', h('code', `${f}=${JSON.stringify((c.spec || {})[f])}`)])
+        : 'nothing: a reproduction';
+      return h('li', { dataset: { jobId: c.id } }, h('a', { href: `#/jobs/${c.id}` }, `job ${c.id.slice(-8)}`), ' ',
+        statusBadge(c.status), ' · changed: ', changed, n > 1 ? ` · ${n} pairs` : '', ' · ',
+        h('a', { href: `#/compare?ids=${id},${c.id}&baseline=${id}` }, 'Compare'));
+    }))];
 }
 
 /** The job's charts from its metrics (k-fold rows are numbered in order). */

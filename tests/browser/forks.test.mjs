@@ -2,8 +2,8 @@
 // server: a job is forked from its page changing the learning rate and the comparison opens
 // as a controlled one (badge, spec diff with only that row, pinned baseline with difference
 // charts); a fork with two pairs shows the paired intervals; the API's refusals (pairs out
-// of range, a bad value, a change of the weight shapes) show in the form; a k-fold job is
-// not offered the form; the pieces read well at phone width; no console errors anywhere.
+// of range, a bad value, a change of the weight shapes) show in the form; the parent's page
+// lists its forks; a k-fold job is not offered the form; the pieces read well at phone width; no console errors anywhere.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -196,6 +196,23 @@ describe('forking a job: same start, one change', () => {
     assert.ok(page.url().endsWith(`#/jobs/${parent.id}`), 'stays on the job page');
     assert.equal((await server.api('GET', '/jobs')).jobs.length, before, 'nothing was queued');
     page.allowed = [];
+    noErrors();
+  });
+
+  it('lists the parent’s forks on its page, as the API lists them', async () => {
+    await go(page, server.url, `#/jobs/${parent.id}`);
+    await page.waitForSelector('#job-forks-list li');
+    const shown = await page.$$eval('#job-forks-list li', (lis) => lis.map((li) => ({ id: li.dataset.jobId, text: li.textContent })));
+    const listed = (await server.api('GET', `/jobs?parent_id=${parent.id}`)).jobs;
+    const firsts = listed.filter((j) => j.fork.pair === 0 && j.fork.role === 'child').map((j) => j.id);
+    assert.deepEqual(shown.map((s) => s.id), firsts, 'one line per fork, by its first child, newest first');
+    assert.ok(firsts.includes(child), 'the one-change fork is there');
+    assert.match(shown.find((s) => s.id === child).text, /changed: learning_rate=0\.01/);
+    assert.ok(shown.some((s) => /learning_rate=0\.03 · 2 pairs/.test(s.text)), 'the two-pair fork says so');
+    assert.match(await page.textContent('#job-forks h2'), new RegExp(`Forks of this job \\(${firsts.length}\\)`));
+    await go(page, server.url, `#/jobs/${child}`);
+    await page.waitForSelector('#job-lineage');
+    assert.equal(await page.$('#job-forks-list'), null, 'a job without forks lists none');
     noErrors();
   });
 
