@@ -5,117 +5,26 @@
 // runs: status, leaderboard, the trials with the early-stopping rule's reasons, every
 // trial's curve, a parallel-coordinates chart and "what matters most" (the mean metric at
 // each value of each swept field).
+//
+// This file holds the two views (mount, mountSweep) and their state; the form's presets and
+// text conversions are in sweeps-form.js, the parallel-coordinates and "what matters most"
+// charts in sweeps-charts.js, and the metric and value wording they share in sweeps-text.js.
 
 import { api } from './api.js';
-import { h, fill, fmt, pct, errorBox, isAbort } from './dom.js';
-import { lineChart, svgEl, PALETTE } from './charts.js';
+import { h, fill, errorBox, isAbort } from './dom.js';
+import { lineChart, PALETTE } from './charts.js';
 import { statusBadge } from './jobs.js';
+import { METRICS, metricWords, goalOf, metricText, key, valueText, paramsText } from './sweeps-text.js';
+import { KINDS, SWEEPABLE, SWEEP_PRESETS, baseText, domainText, formError, parseDomain } from './sweeps-form.js';
+import { parallelChart, importanceView } from './sweeps-charts.js';
 
-const KINDS = [['values', 'values'], ['uniform', 'uniform'], ['log_uniform', 'log-uniform'], ['int_uniform', 'integer uniform']];
-const METRICS = [['val_accuracy', 'validation accuracy'], ['val_loss', 'validation loss'],
-  ['train_accuracy', 'training accuracy'], ['train_loss', 'training loss']];
-// Offered in the field-name list; any JobSpec field but seed, epochs and k_folds may be typed.
-const SWEEPABLE = ['learning_rate', 'hidden_layers', 'optimizer', 'batch_size', 'dropout', 'l1', 'l2', 'activation',
-  'activation_alpha', 'init', 'init_std', 'batch_norm', 'loss', 'lr_schedule', 'validation_split', 'train_samples',
-  'maxout_pieces', 'augment', 'dataset'];
+// Still importable from here, where they were defined before the split.
+export { SWEEP_PRESETS };
+export { importance } from './sweeps-charts.js';
+
 const SWEEP_DONE = ['succeeded', 'failed', 'cancelled'];
 // Stopped trials are drawn in this neutral grey (cancelled ones dashed).
 const GREY = '#a3acb9';
-
-const metricWords = (m) => (METRICS.find(([k]) => k === m) || [m, m])[1];
-const goalOf = (spec) => spec.goal || (String(spec.metric).endsWith('_loss') ? 'minimize' : 'maximize');
-const better = (goal, a, b) => (goal === 'minimize' ? a < b : a > b);
-/** A metric value: accuracies as percentages, losses as numbers. */
-const metricText = (metric, v) => (v === null || v === undefined || !Number.isFinite(v) ? '–'
-  : String(metric).endsWith('_accuracy') ? pct(v) : fmt(v, 4));
-/** A difference of the metric: percentage points for accuracies. */
-const spreadText = (metric, d) => (String(metric).endsWith('_accuracy') ? `${fmt(d * 100, 3)} pp` : fmt(d, 3));
-const key = (v) => JSON.stringify(v);
-
-/** A swept value for people: lists in brackets, numbers short. */
-function valueText(v) {
-  if (v === null || v === undefined) return '–';
-  if (Array.isArray(v)) return `[${v.map(valueText).join(', ')}]`;
-  if (typeof v === 'number') return fmt(v, 4);
-  if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}: ${valueText(x)}`).join(', ');
-  return String(v);
-}
-const paramsText = (params) => Object.entries(params || {}).map(([k, v]) => `${k} ${valueText(v)}`).join(' · ');
-const shorten = (text, n) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
-
-// ---------------------------------------------------------------------------------------
-// Presets: sweep requests on the toy sets, small enough to finish in seconds.
-
-const CIRCLE = { dataset: 'circle', hidden_layers: [16], epochs: 9, batch_size: 32, validation_split: 0.2, optimizer: 'sgd' };
-
-export const SWEEP_PRESETS = {
-  'lr-width-asha': {
-    title: 'Learning rate × width, ASHA',
-    about: 'Circles, plain SGD: 3 learning rates × 2 widths on a grid. ASHA lets the top third go on at epochs 1 and 3.',
-    request: {
-      name: 'learning rate × width (circle)', base: CIRCLE, method: 'grid', seeds: 1, metric: 'val_accuracy', goal: null,
-      space: { learning_rate: { values: [0.01, 0.1, 1] }, hidden_layers: { values: [[4], [32]] } },
-      early_stopping: { kind: 'asha', grace_epochs: 1, reduction_factor: 3 }, parallelism: 2,
-    },
-  },
-  'optimizers-median': {
-    title: 'Optimizers, median rule',
-    about: 'Two spirals: five optimizers at one learning rate. From epoch 2 the median rule stops a run behind the median of the others.',
-    request: {
-      name: 'optimizers (spiral)', method: 'grid', seeds: 1, metric: 'val_loss', goal: null, parallelism: 2,
-      base: { dataset: 'spiral', hidden_layers: [32, 32], epochs: 15, batch_size: 16, validation_split: 0.2, learning_rate: 0.01 },
-      space: { optimizer: { values: ['sgd', 'momentum', 'rmsprop', 'adam', 'adagrad'] } },
-      early_stopping: { kind: 'median', grace_epochs: 2, min_trials: 3 },
-    },
-  },
-  'random-search': {
-    title: 'Random search, 12 draws',
-    about: 'Circles: learning rate drawn log-uniformly, dropout uniformly, batch size as an integer. ASHA halves the field at each rung.',
-    request: {
-      name: 'random search (circle)', method: 'random', trials: 12, seeds: 1, metric: 'val_accuracy', goal: null, parallelism: 2,
-      base: { dataset: 'circle', hidden_layers: [32], epochs: 8, batch_size: 32, validation_split: 0.2, optimizer: 'momentum' },
-      space: { learning_rate: { log_uniform: [0.001, 1] }, dropout: { uniform: [0, 0.5] }, batch_size: { int_uniform: [8, 64] } },
-      early_stopping: { kind: 'asha', grace_epochs: 1, reduction_factor: 2 },
-    },
-  },
-};
-
-/** A base JobSpec as JSON, one field a line. */
-function baseText(base) {
-  const entries = Object.entries(base || {});
-  if (!entries.length) return '{}';
-  return `{\n${entries.map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v).replace(/,/g, ', ')}`).join(',\n')}\n}`;
-}
-
-/** A space entry's text in the editor: a JSON list for values, "low, high" for ranges. */
-function domainText(kind, arg) {
-  if (kind === 'values') return `[${arg.map((v) => JSON.stringify(v).replace(/,/g, ', ')).join(', ')}]`;
-  return `${arg[0]}, ${arg[1]}`;
-}
-
-/** Why an entry of the form cannot be sent; `field` names it as the API would. */
-const formError = (field, message, extra = {}) => Object.assign(new Error(message), { field, ...extra });
-
-/** Parses a space entry: values as a JSON list (brackets optional, bare words as strings). */
-function parseDomain(kind, raw, field) {
-  if (kind === 'values') {
-    const attempts = [() => JSON.parse(raw), () => JSON.parse(`[${raw}]`),
-      () => raw.replace(/^\[|\]$/g, '').split(',').map((x) => x.trim()).filter(Boolean)
-        .map((x) => { try { return JSON.parse(x); } catch { return x; } })];
-    for (const attempt of attempts) {
-      try {
-        const v = attempt();
-        if (Array.isArray(v) && v.length) return v;
-      } catch { /* the next reading */ }
-    }
-    throw formError(`space.${field}`, 'values takes a JSON list, e.g. [0.01, 0.1] or [[64], [128, 64]] or ["sgd", "adam"]');
-  }
-  const nums = raw.replace(/[[\]]/g, ' ').split(/[\s,;]+/).filter(Boolean).map(Number);
-  if (nums.length !== 2 || !nums.every(Number.isFinite)) {
-    throw formError(`space.${field}`, `${kind} takes two numbers: low, high`);
-  }
-  return nums;
-}
 
 // ---------------------------------------------------------------------------------------
 // #/sweeps: the list and the form.
@@ -434,207 +343,6 @@ export async function mount(root, ctx, route) {
 
 // ---------------------------------------------------------------------------------------
 // #/sweeps/{id}: one sweep.
-
-/** Worse -> better: orange, teal, navy (readable on white, not red/green). */
-const RAMP = [[0, [244, 162, 89]], [0.5, [62, 142, 126]], [1, [31, 58, 95]]];
-function ramp(g) {
-  const x = Math.max(0, Math.min(1, Number.isFinite(g) ? g : 0.5));
-  const i = x <= 0.5 ? 0 : 1;
-  const [a, ca] = RAMP[i], [b, cb] = RAMP[i + 1];
-  const f = (x - a) / (b - a);
-  return `rgb(${ca.map((c, j) => Math.round(c + (cb[j] - c) * f)).join(',')})`;
-}
-
-/** The domain's kind and argument ({values: [...]} -> ['values', [...]]). */
-const domainOf = (spec, field) => Object.entries((spec.space || {})[field] || { values: [] })[0];
-
-/**
- * One axis of the parallel-coordinates chart: `frac(v)` in [0, 1] (bottom to top) and its
- * ticks. Listed values and anything not numeric are placed evenly (numbers in order);
- * ranges on a linear scale, log_uniform on a log scale.
- */
-function paramAxis(field, [kind, arg], values) {
-  const numeric = values.every((v) => typeof v === 'number');
-  if (kind === 'values' || !numeric) {
-    const cats = kind === 'values' ? arg.slice() : [];
-    for (const v of values) if (!cats.some((c) => key(c) === key(v))) cats.push(v);
-    if (cats.every((c) => typeof c === 'number')) cats.sort((a, b) => a - b);
-    const index = new Map(cats.map((c, i) => [key(c), i]));
-    const frac = (v) => (cats.length === 1 ? 0.5 : index.get(key(v)) / (cats.length - 1));
-    // Many categories: label every k-th.
-    const every = Math.ceil(cats.length / 8);
-    return { name: field, frac, ticks: cats.filter((_, i) => i % every === 0).map((c) => ({ f: frac(c), label: shorten(valueText(c), 12) })) };
-  }
-  let lo = Math.min(...values, ...(Array.isArray(arg) ? [arg[0]] : []));
-  let hi = Math.max(...values, ...(Array.isArray(arg) ? [arg[1]] : []));
-  const log = kind === 'log_uniform' && lo > 0;
-  const t = (v) => (log ? Math.log10(v) : v);
-  const frac = (v) => (hi === lo ? 0.5 : (t(v) - t(lo)) / (t(hi) - t(lo)));
-  let tickValues = [lo, hi];
-  if (log) {
-    for (let e = Math.ceil(Math.log10(lo)); 10 ** e < hi; e++) tickValues.push(10 ** e);
-  } else if (hi > lo) {
-    tickValues.push((lo + hi) / 2);
-  }
-  tickValues = [...new Set(tickValues)].sort((a, b) => a - b);
-  // Drop ticks that would touch the one below.
-  const ticks = [];
-  for (const v of tickValues) {
-    if (!ticks.length || frac(v) - ticks[ticks.length - 1].f > 0.08 || v === hi) ticks.push({ f: frac(v), label: fmt(v, 3) });
-  }
-  if (ticks.length > 1 && ticks[ticks.length - 1].f - ticks[ticks.length - 2].f <= 0.08) ticks.splice(ticks.length - 2, 1);
-  return { name: `${field}${log ? ' (log)' : ''}`, frac, ticks };
-}
-
-/** Trials' best values on an axis with the better end at the top. */
-function metricAxis(metric, goal, values) {
-  let lo = Math.min(...values), hi = Math.max(...values);
-  if (lo === hi) { lo -= Math.abs(lo) * 0.05 || 0.05; hi += Math.abs(hi) * 0.05 || 0.05; }
-  const frac = (v) => (goal === 'minimize' ? (hi - v) / (hi - lo) : (v - lo) / (hi - lo));
-  return { name: `best ${metric}`, frac, metric: true,
-    ticks: [lo, (lo + hi) / 2, hi].map((v) => ({ f: frac(v), label: metricText(metric, v) })) };
-}
-
-/** The parallel-coordinates chart (#sweep-parallel): a polyline per trial with a best value. */
-function parallelChart(sweep, labels) {
-  const spec = sweep.spec || {};
-  const goal = goalOf(spec);
-  const fields = Object.keys(spec.space || {});
-  const trials = sweep.trials.filter((t) => t.best && Number.isFinite(t.best.value));
-  const fig = h(`figure#sweep-parallel.chart-figure${fields.length >= 3 ? '.wide' : ''}`,
-    h('figcaption.chart-title', `Parallel coordinates: each line a trial, coloured by its best ${metricWords(spec.metric)}`));
-  // At phone width the chart keeps a readable size and scrolls inside its own box.
-  const m = { l: 64, r: 80, t: 44, b: 18 };
-  const W = Math.max(420, m.l + m.r + 150 * fields.length), H = 300;
-  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart parallel', role: 'img',
-    'aria-label': `Parallel coordinates of ${fields.join(', ')} and the best ${metricWords(spec.metric)}` });
-  // The narrowest it may get (at phone width its box scrolls instead) and the widest, so
-  // that its text stays readable and not large.
-  svg.style.setProperty('--pc-min-width', `${Math.round(W * 0.78)}px`);
-  svg.style.setProperty('--pc-max-width', `${Math.round(W * 1.2)}px`);
-  fig.append(h('div.pc-scroll', svg));
-  fig.dataset.lines = String(trials.length);
-  if (!trials.length) {
-    svg.append(svgEl('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'chart-empty' }, 'No trial has a value yet'));
-    return fig;
-  }
-  const axes = fields.map((f) => paramAxis(f, domainOf(spec, f), trials.map((t) => t.params[f])));
-  const mAxis = metricAxis(spec.metric, goal, trials.map((t) => t.best.value));
-  axes.push(mAxis);
-  const X = (i) => (axes.length === 1 ? W / 2 : m.l + (i * (W - m.l - m.r)) / (axes.length - 1));
-  const Y = (f) => H - m.b - f * (H - m.t - m.b);
-
-  // Worse lines first, so the better ones lie on top; the best is thicker.
-  const order = trials.slice().sort((a, b) => mAxis.frac(a.best.value) - mAxis.frac(b.best.value));
-  const bestId = sweep.best_trial ? sweep.best_trial.job_id : null;
-  const lines = svgEl('g', { class: 'pc-lines' });
-  for (const t of order) {
-    const g = mAxis.frac(t.best.value);
-    const pts = axes.map((a, i) => {
-      const v = a.metric ? t.best.value : t.params[fields[i]];
-      return `${X(i).toFixed(1)},${Y(a.frac(v)).toFixed(1)}`;
-    }).join(' ');
-    const line = svgEl('polyline', { points: pts, fill: 'none', stroke: ramp(g), 'stroke-width': t.job_id === bestId ? 3.5 : 1.8,
-      'stroke-opacity': 0.85, 'stroke-dasharray': t.state === 'stopped' ? '5 3' : null, class: 'pc-line',
-      'data-job-id': t.job_id, 'data-state': t.state });
-    line.append(svgEl('title', {}, `${labels.get(t.job_id)} ${paramsText(t.params)} → ${metricText(spec.metric, t.best.value)}${t.state === 'stopped' ? ' (stopped)' : ''}`));
-    lines.append(line);
-  }
-  svg.append(lines);
-
-  const axesG = svgEl('g', { class: 'pc-axes' });
-  axes.forEach((a, i) => {
-    const x = X(i);
-    const last = i === axes.length - 1;
-    axesG.append(svgEl('line', { x1: x, x2: x, y1: Y(0), y2: Y(1), class: 'axis' }));
-    const name = svgEl('text', { x: last ? Math.min(x, W - 60) : x, y: m.t - 22, 'text-anchor': 'middle', class: 'axis-label' }, shorten(a.name, 20));
-    name.append(svgEl('title', {}, a.name));
-    axesG.append(name);
-    for (const tk of a.ticks) {
-      axesG.append(svgEl('line', { x1: x - 3, x2: x + 3, y1: Y(tk.f), y2: Y(tk.f), class: 'axis' }));
-      axesG.append(svgEl('text', { x: last ? x + 6 : x - 6, y: Y(tk.f) + 4, 'text-anchor': last ? 'start' : 'end', class: 'pc-tick' }, tk.label));
-    }
-  });
-  axesG.append(svgEl('text', { x: Math.min(X(axes.length - 1), W - 60), y: m.t - 9, 'text-anchor': 'middle', class: 'pc-better' }, '(better ↑)'));
-  svg.append(axesG);
-  fig.append(h('p.chart-note', h('span.ramp', { 'aria-hidden': 'true' }), ' worse → better. Listed values sit evenly along their axis; ',
-    'ranges are to scale (log-uniform on a log scale). Dashed: stopped early; thick: the best trial.'));
-  return fig;
-}
-
-/**
- * Per swept field, the mean of the trials' best values at each value (ranges binned into
- * 3-5 bins), and the spread of those means: the fields that matter most come first.
- */
-export function importance(spec, trials) {
-  const done = trials.filter((t) => t.best && Number.isFinite(t.best.value));
-  const goal = goalOf(spec);
-  const out = [];
-  for (const f of Object.keys(spec.space || {})) {
-    const [kind, arg] = domainOf(spec, f);
-    const pairs = done.filter((t) => f in (t.params || {})).map((t) => [t.params[f], t.best.value]);
-    const distinct = new Set(pairs.map(([v]) => key(v)));
-    let groups = [];
-    if (kind !== 'values' && pairs.length && pairs.every(([v]) => typeof v === 'number') && distinct.size > 5) {
-      const log = kind === 'log_uniform' && pairs.every(([v]) => v > 0);
-      const t = (v) => (log ? Math.log10(v) : v);
-      const back = (u) => (log ? 10 ** u : u);
-      const lo = Math.min(...pairs.map(([v]) => t(v))), hi = Math.max(...pairs.map(([v]) => t(v)));
-      const nb = pairs.length >= 20 ? 5 : pairs.length >= 10 ? 4 : 3;
-      groups = Array.from({ length: nb }, (_, i) => {
-        const a = back(lo + ((hi - lo) * i) / nb), b = back(lo + ((hi - lo) * (i + 1)) / nb);
-        const label = kind === 'int_uniform' ? `${Math.ceil(a)}–${i === nb - 1 ? Math.floor(b) : Math.ceil(b) - 1}` : `${fmt(a, 2)}–${fmt(b, 2)}`;
-        return { label, values: [] };
-      });
-      for (const [v, y] of pairs) {
-        const i = hi === lo ? 0 : Math.min(nb - 1, Math.floor(((t(v) - lo) / (hi - lo)) * nb));
-        groups[i].values.push(y);
-      }
-      groups = groups.filter((g) => g.values.length);
-    } else {
-      const order = kind === 'values' ? arg.map(key) : [];
-      const byKey = new Map();
-      for (const [v, y] of pairs) {
-        const k = key(v);
-        if (!byKey.has(k)) byKey.set(k, { label: valueText(v), value: v, values: [] });
-        byKey.get(k).values.push(y);
-      }
-      groups = [...byKey.entries()].sort(([a, ga], [b, gb]) => {
-        if (typeof ga.value === 'number' && typeof gb.value === 'number') return ga.value - gb.value;
-        return order.indexOf(a) - order.indexOf(b);
-      }).map(([, g]) => g);
-    }
-    for (const g of groups) g.mean = g.values.reduce((s, y) => s + y, 0) / g.values.length;
-    const means = groups.map((g) => g.mean);
-    const spread = groups.length > 1 ? Math.max(...means) - Math.min(...means) : 0;
-    const best = groups.reduce((b, g) => (b === null || better(goal, g.mean, b.mean) ? g : b), null);
-    out.push({ field: f, groups, spread, best, binned: kind !== 'values' && distinct.size > 5 });
-  }
-  return out.sort((a, b) => b.spread - a.spread);
-}
-
-function importanceView(sweep) {
-  const spec = sweep.spec || {};
-  const goal = goalOf(spec);
-  const rows = importance(spec, sweep.trials);
-  const all = rows.flatMap((r) => r.groups.map((g) => g.mean));
-  const lo = Math.min(...all), hi = Math.max(...all);
-  const goodness = (v) => (hi === lo ? 1 : goal === 'minimize' ? (hi - v) / (hi - lo) : (v - lo) / (hi - lo));
-  const enough = sweep.trials.filter((t) => t.best).length >= 2;
-  const wide = Object.keys(spec.space || {}).length < 3;
-  return h(`section#sweep-importance.card${wide ? '.wide' : ''}`, { 'aria-labelledby': 'sweep-importance-title', dataset: { fields: String(rows.length) } },
-    h('h2#sweep-importance-title', 'What matters most'),
-    h('p.muted.small', `For each swept field, the mean of the trials’ best ${metricWords(spec.metric)} at each of its values `,
-      '(ranges in bins); the field whose means differ most comes first. Longer bar = better. ',
-      'Early-stopped trials count with the best value they reached before stopping, which pulls their group down.'),
-    enough ? h('div.importance-grid', rows.map((r) => h('div.importance-param', { dataset: { param: r.field, spread: String(r.spread) } },
-      h('h3', h('code', r.field), h('span.muted.small', ` spread ${spreadText(spec.metric, r.spread)}`)),
-      h('ul.bar-list', r.groups.map((g) => h(`li${g === r.best && r.groups.length > 1 ? '.best' : ''}`,
-        h('span.bar-label', { title: g.label }, g.label),
-        h('span.bar', { 'aria-hidden': 'true' }, h('span.bar-fill', { style: `width:${(6 + 94 * goodness(g.mean)).toFixed(1)}%` })),
-        h('span.bar-value', `${metricText(spec.metric, g.mean)} `, h('span.muted', `(${g.values.length})`))))))))
-      : h('p.muted', 'Not enough trials with a value yet.'));
-}
 
 /** The rule's last decision about a trial, in words ("stopped at epoch 3: asha: …"). */
 function decisionText(t) {
