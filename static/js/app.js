@@ -11,6 +11,7 @@ import * as jobPage from './job.js';
 import * as compare from './compare.js';
 import * as lecture from './lecture.js';
 import * as sweeps from './sweeps.js';
+import { mountSweep } from './sweep.js';
 
 const routes = {
   draw: { view: draw, title: 'Draw a digit' },
@@ -19,7 +20,7 @@ const routes = {
   job: { view: jobPage, title: 'Job' },
   compare: { view: compare, title: 'Compare jobs' },
   sweeps: { view: sweeps, title: 'Sweeps' },
-  sweep: { view: { mount: sweeps.mountSweep }, title: 'Sweep' },
+  sweep: { view: { mount: mountSweep }, title: 'Sweep' },
   lecture: { view: lecture, title: 'Lecture corner' },
 };
 

@@ -1,6 +1,6 @@
-// sweeps-charts.js — the sweep page's two views of "which settings did well": the
-// parallel-coordinates chart (#sweep-parallel; one line a trial across an axis per swept
-// field and the best metric, coloured worse -> better) and "what matters most"
+// sweeps-charts.js — the sweep page's (sweep.js) two views of "which settings did well":
+// the parallel-coordinates chart (#sweep-parallel; one line a trial across an axis per
+// swept field and the best metric, coloured worse -> better) and "what matters most"
 // (#sweep-importance; the mean metric at each value of each field, fields by spread).
 // Both are functions of the sweep alone (no state, no requests), so they can live apart
 // from the page that polls it.

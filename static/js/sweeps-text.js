@@ -1,7 +1,7 @@
 // sweeps-text.js — the sweeps' metrics and values for people, shared by both sweep views
 // and the sweep page's charts: the metrics' names, which way is better, a metric value or a
-// swept value as text. In a file of their own so that sweeps.js and sweeps-charts.js can
-// both use them without importing each other.
+// swept value as text. In a file of their own so that sweeps.js, sweep.js and
+// sweeps-charts.js can all use them without importing each other.
 
 import { fmt, pct } from './dom.js';
 
