@@ -157,7 +157,7 @@ impl Follow {
                 _ = self.tick.tick() => {
                     self.ticks = self.ticks.wrapping_add(1);
                     let live_here = self.live.is_some() && self.state.jobs.trains_here(&self.id);
-                    if !live_here || self.behind || self.ticks % SAFETY_POLLS == 0 {
+                    if !live_here || self.behind || self.ticks.is_multiple_of(SAFETY_POLLS) {
                         match self.poll().await {
                             Ok(()) => self.behind = false,
                             Err(e) => tracing::warn!(job = %self.id, error = %e, "reading a job's progress for its stream failed"),

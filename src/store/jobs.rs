@@ -42,6 +42,10 @@ pub struct JobRow {
     pub pause_at_epoch: Option<i64>,
 }
 
+/// What a delete reads of a job first: its status, model id, and initial and start weights
+/// (blobs it may hold the last reference to).
+pub(crate) type DeleteTarget = (JobStatus, Option<String>, Option<String>, Option<String>);
+
 /// Which jobs to list, newest first.
 #[derive(Debug, Clone, Copy)]
 pub struct JobQuery<'a> {

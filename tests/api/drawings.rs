@@ -61,10 +61,7 @@ async fn saved_drawings_are_listed_exported_as_idx_and_csv_read_back_by_the_load
                 .iter()
                 .all(|r| r.as_array().unwrap().len() == 28)
         );
-        assert!(
-            image_bytes(d).iter().any(|&v| v == 255),
-            "MNIST preprocessing stretches ink to 1"
-        );
+        assert!(image_bytes(d).contains(&255), "MNIST preprocessing stretches ink to 1");
     }
     let (status, list) = app.get("/api/v1/drawings").await;
     assert_eq!(status, 200, "{list}");

@@ -89,7 +89,7 @@ async fn a_one_change_fork_starts_from_the_same_weights_and_differs_by_its_chang
     assert_ne!(child_epochs[0]["train_loss"], parent_epochs[0]["train_loss"]);
     // The parent's page finds its forks; the child has none; other jobs are not listed.
     let other = app.submit(&parent_spec()).await;
-    assert_eq!(forks_of(&app, &parent).await, [child.clone()]);
+    assert_eq!(forks_of(&app, &parent).await, std::slice::from_ref(&child));
     assert!(forks_of(&app, &child).await.is_empty());
     assert!(forks_of(&app, &other).await.is_empty());
     let (status, body) = app.get("/api/v1/jobs?parent_id=").await;

@@ -257,7 +257,7 @@ async fn a_k_fold_job_reports_each_fold_and_their_mean_and_std() {
     let (_, job) = app.get(&format!("/api/v1/jobs/{id}")).await;
     let kfold = &job["result"]["kfold"];
     let rows = app.metrics(&id).await["epochs"].as_array().unwrap().clone();
-    let last = |fold: i64| rows.iter().filter(|r| r["fold"] == fold).next_back().unwrap().clone();
+    let last = |fold: i64| rows.iter().rfind(|r| r["fold"] == fold).unwrap().clone();
     let mut accuracies = Vec::new();
     for (i, f) in kfold["folds"].as_array().unwrap().iter().enumerate() {
         let fold = i as i64 + 1;

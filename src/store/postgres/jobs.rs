@@ -6,7 +6,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{blobs, metrics};
 use crate::jobs::JobStatus;
-use crate::store::jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob, now_ms};
+use crate::store::jobs::{Cancel, Delete, DeleteTarget, JobQuery, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
@@ -229,7 +229,7 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
 
 pub async fn delete(pool: &PgPool, id: &str) -> sqlx::Result<Delete> {
     let mut tx = pool.begin().await?;
-    let found: Option<(JobStatus, Option<String>, Option<String>, Option<String>)> =
+    let found: Option<DeleteTarget> =
         sqlx::query_as("SELECT status, model_id, init_sha256, start_sha256 FROM jobs WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)

@@ -4,7 +4,7 @@ use sqlx::SqlitePool;
 
 use super::{begin, blobs, metrics};
 use crate::jobs::JobStatus;
-use crate::store::jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob, now_ms};
+use crate::store::jobs::{Cancel, Delete, DeleteTarget, JobQuery, JobRow, Lease, NewJob, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
@@ -223,7 +223,7 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> sqlx::Result<Cancel> {
 /// Deletes an ended job with its history (the tables cascade) and its model.
 pub async fn delete(pool: &SqlitePool, id: &str) -> sqlx::Result<Delete> {
     let mut tx = begin(pool).await?;
-    let found: Option<(JobStatus, Option<String>, Option<String>, Option<String>)> =
+    let found: Option<DeleteTarget> =
         sqlx::query_as("SELECT status, model_id, init_sha256, start_sha256 FROM jobs WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)

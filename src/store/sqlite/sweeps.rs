@@ -162,7 +162,7 @@ pub async fn reconcile(pool: &SqlitePool, id: &str, decide: Decide) -> sqlx::Res
     let Some(sweep) = sweep else {
         return Ok(None);
     };
-    let state = read_state(&mut *tx, sweep).await?;
+    let state = read_state(&mut tx, sweep).await?;
     let changes = decide(&state);
     if !changes.is_empty() {
         apply(&mut tx, id, &changes).await?;
