@@ -136,6 +136,12 @@ pub trait Store: Send + Sync + 'static {
     fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
         None
     }
+    /// Ids of jobs that recorded an epoch or ended, told by other replicas (PostgreSQL), so
+    /// that event streams of them read the store at once rather than at their next poll. A
+    /// channel of its own: a flood of epochs must not crowd out a cancel in [`Notice`]s.
+    fn progress_notices(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// The [`Store`] of a backend whose `blobs`, `drawings`, `jobs`, `metrics`, `models` and `sweeps` modules have one function

@@ -2,6 +2,7 @@
 //! models and deletion. Each test runs on every backend; a failure names the backend.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use nnlab::jobs::JobStatus;
 use nnlab::store::Store;
@@ -284,6 +285,48 @@ fn new_model<'a>(id: &'a str, job_id: Option<&'a str>) -> NewModel<'a> {
         parameters: 7,
         test_accuracy: Some(0.75),
         test_loss: None,
+    }
+}
+
+/// Whether the id "j" is among the notices within `ms`.
+async fn heard(told: &mut tokio::sync::broadcast::Receiver<String>, ms: u64) -> bool {
+    let wait = async { while !told.recv().await.is_ok_and(|id| id == "j") {} };
+    tokio::time::timeout(Duration::from_millis(ms), wait).await.is_ok()
+}
+
+/// On PostgreSQL every replica hears of each recorded epoch and of the end of a job (what
+/// lets an event stream on another replica read at once); a SQLite file has one process,
+/// which tells its streams directly.
+#[tokio::test]
+async fn a_jobs_epochs_and_end_are_told_to_every_replica_where_replicas_exist() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        let Some(mut told) = store.progress_notices() else {
+            assert_eq!(name, "sqlite", "only a single-process backend has no progress notices");
+            continue;
+        };
+        queue(store, "j", 3).await;
+        let (_, lease) = store.claim_next("w", 30_000).await.unwrap().unwrap();
+        // The listener connects in the background: epochs until it hears one.
+        let mut epoch = 0;
+        loop {
+            epoch += 1;
+            assert!(record(store, "j", &lease, epoch).await, "{name}");
+            if heard(&mut told, 200).await {
+                break;
+            }
+            assert!(epoch < 50, "{name}: no epoch of the job was told in 50 tries");
+        }
+        assert!(record(store, "j", &lease, epoch + 1).await, "{name}");
+        assert!(heard(&mut told, 5000).await, "{name}: the next epoch is told");
+        assert!(
+            store
+                .finish_with_model("j", &lease, &new_model("m", Some("j")), 1.0)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(heard(&mut told, 5000).await, "{name}: the end is told");
     }
 }
 

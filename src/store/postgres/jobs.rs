@@ -200,6 +200,7 @@ pub async fn fail(pool: &PgPool, id: &str, lease: &Lease, error: &str) -> sqlx::
         return Ok(false);
     }
     metrics::delete_checkpoint(&mut tx, id).await?;
+    notify(&mut tx, &format!("progress:{id}")).await?;
     tx.commit().await?;
     Ok(true)
 }

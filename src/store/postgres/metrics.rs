@@ -77,6 +77,7 @@ pub async fn record_epoch(
         // Only the newest checkpoint is kept.
         blobs::release(&mut tx, &[previous]).await?;
     }
+    super::jobs::notify(&mut tx, &format!("progress:{job_id}")).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -32,15 +32,16 @@ const IDLE_IN_TRANSACTION: &str = "10s";
 pub struct PgStore {
     pool: PgPool,
     notices: broadcast::Sender<Notice>,
+    progress: broadcast::Sender<String>,
 }
 
-/// The channel replicas NOTIFY on: `queued`, or `cancel:<job id>`.
+/// The channel replicas NOTIFY on: `queued`, `cancel:<job id>` or `progress:<job id>`.
 pub(crate) const CHANNEL: &str = "nnlab_jobs";
 
 /// Listens on [`CHANNEL`] for as long as the process runs. sqlx's listener reconnects by
 /// itself after a lost connection; what was sent meanwhile is lost, which the workers'
 /// polling covers.
-async fn listen(pool: PgPool, notices: broadcast::Sender<Notice>) {
+async fn listen(pool: PgPool, notices: broadcast::Sender<Notice>, progress: broadcast::Sender<String>) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
@@ -58,7 +59,12 @@ async fn listen(pool: PgPool, notices: broadcast::Sender<Notice>) {
         loop {
             match listener.recv().await {
                 Ok(n) => {
-                    let notice = match n.payload().strip_prefix("cancel:") {
+                    let payload = n.payload();
+                    if let Some(id) = payload.strip_prefix("progress:") {
+                        let _ = progress.send(id.to_string());
+                        continue;
+                    }
+                    let notice = match payload.strip_prefix("cancel:") {
                         Some(id) => Notice::Cancelled(id.to_string()),
                         None => Notice::Queued,
                     };
@@ -95,8 +101,13 @@ impl PgStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let (notices, _) = broadcast::channel(256);
-        tokio::spawn(listen(pool.clone(), notices.clone()));
-        Ok(PgStore { pool, notices })
+        let (progress, _) = broadcast::channel(1024);
+        tokio::spawn(listen(pool.clone(), notices.clone(), progress.clone()));
+        Ok(PgStore {
+            pool,
+            notices,
+            progress,
+        })
     }
 }
 
@@ -112,5 +123,8 @@ super::store_over_queries!(PgStore, {
     }
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         Some(self.notices.subscribe())
+    }
+    fn progress_notices(&self) -> Option<broadcast::Receiver<String>> {
+        Some(self.progress.subscribe())
     }
 });

@@ -64,6 +64,7 @@ pub async fn insert_for_job(
     }
     insert_in(&mut tx, m).await?;
     metrics::delete_checkpoint(&mut tx, job_id).await?;
+    super::jobs::notify(&mut tx, &format!("progress:{job_id}")).await?;
     tx.commit().await?;
     Ok(true)
 }
