@@ -1,5 +1,6 @@
 // jobs.js — the live job list: status, dataset, spec summary, progress and test accuracy,
-// refreshed every two seconds while the view is open; pick jobs to compare.
+// refreshed every two seconds while the view is open; pick jobs to compare. A fork names its
+// parent and a sweep trial its sweep, since both arrive in numbers and look alike otherwise.
 
 import { api } from './api.js';
 import { h, fill, pct, errorBox, isAbort, specSummary } from './dom.js';
@@ -43,11 +44,18 @@ export async function mount(root, ctx, route) {
       h('td.select', box),
       h('td', { 'data-label': 'Status' }, statusBadge(j.status)),
       h('td', { 'data-label': 'Dataset' }, j.spec ? j.spec.dataset : ''),
-      h('td.network', { 'data-label': 'Network' }, h('a', { href: `#/jobs/${j.id}` }, specSummary(j.spec) || j.id)),
+      h('td.network', { 'data-label': 'Network' }, h('a', { href: `#/jobs/${j.id}` }, specSummary(j.spec) || j.id), origin(j)),
       h('td', { 'data-label': 'Progress' }, h('progress', { max: '1', value: String(frac), 'aria-label': `progress ${Math.round(frac * 100)}%` }),
         h('span.muted.small', ` ${j.progress.epoch}/${j.progress.epochs}`)),
       h('td', { 'data-label': 'Test accuracy' }, j.result ? pct(j.result.test_accuracy) : (j.error ? h('span.muted', { title: j.error }, 'error') : '–')),
       h('td', { 'data-label': 'Created' }, h('time', { datetime: j.created_at }, new Date(j.created_at).toLocaleString())));
+  }
+
+  /** "fork of <parent>" or "sweep trial", linked, for jobs that did not come from the form. */
+  function origin(j) {
+    if (j.sweep_id) return [' ', h('a.origin.sweep-origin', { href: `#/sweeps/${j.sweep_id}` }, 'sweep trial')];
+    if (j.parent_id) return [' ', h('a.origin.fork-origin', { href: `#/jobs/${j.parent_id}` }, `fork of ${j.parent_id.slice(-8)}`)];
+    return null;
   }
 
   async function load() {

@@ -213,6 +213,11 @@ describe('forking a job: same start, one change', () => {
     await go(page, server.url, `#/jobs/${child}`);
     await page.waitForSelector('#job-lineage');
     assert.equal(await page.$('#job-forks-list'), null, 'a job without forks lists none');
+    // The jobs list says which jobs are forks, and of what.
+    await go(page, server.url, '#/jobs');
+    const origin = await page.waitForSelector(`#jobs-table tr[data-job-id="${child}"] a.fork-origin`);
+    assert.equal(await origin.getAttribute('href'), `#/jobs/${parent.id}`);
+    assert.equal(await page.$(`#jobs-table tr[data-job-id="${parent.id}"] a.origin`), null, 'the parent is no fork');
     noErrors();
   });
 

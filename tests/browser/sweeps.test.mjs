@@ -185,6 +185,11 @@ describe('hyperparameter sweeps', () => {
     await go(page, server.url, '#/sweeps');
     await page.waitForSelector(`#sweeps-table tr[data-sweep-id="${sweepId}"][data-status="succeeded"]`);
     assert.equal(await page.getAttribute(`#sweeps-table tr[data-sweep-id="${sweepId}"] a`, 'href'), `#/sweeps/${sweepId}`);
+    // The jobs list marks the trials as the sweep's, with a link back.
+    const trial = (await server.api('GET', `/sweeps/${sweepId}`)).trials[0];
+    await go(page, server.url, '#/jobs');
+    const origin = await page.waitForSelector(`#jobs-table tr[data-job-id="${trial.job_id}"] a.sweep-origin`);
+    assert.equal(await origin.getAttribute('href'), `#/sweeps/${sweepId}`);
     noErrors();
   });
 
