@@ -186,21 +186,23 @@ pub async fn init_weights(pool: &PgPool, id: &str) -> sqlx::Result<Option<Vec<u8
 
 pub async fn fail(pool: &PgPool, id: &str, lease: &Lease, error: &str) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
+    // Fenced by the lease; the NOTIFY (at commit) tells the other replicas' event streams.
     let done = sqlx::query(
         "UPDATE jobs SET status = 'failed', error = $3, finished_at = $4, lease_token = NULL, lease_owner = NULL, \
-         lease_expires_ms = NULL WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+         lease_expires_ms = NULL WHERE id = $1 AND lease_token = $2 AND status = 'running' \
+         RETURNING pg_notify($5, 'progress:' || id)",
     )
     .bind(id)
     .bind(&lease.token)
     .bind(error)
     .bind(now())
-    .execute(&mut *tx)
+    .bind(super::CHANNEL)
+    .fetch_optional(&mut *tx)
     .await?;
-    if done.rows_affected() != 1 {
+    if done.is_none() {
         return Ok(false);
     }
     metrics::delete_checkpoint(&mut tx, id).await?;
-    notify(&mut tx, &format!("progress:{id}")).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -45,10 +45,11 @@ pub async fn insert_for_job(
     train_seconds: f64,
 ) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
+    // Fenced by the lease; the NOTIFY (at commit) tells the other replicas' event streams.
     let done = sqlx::query(
         "UPDATE jobs SET status = 'succeeded', finished_at = $1, model_id = $2, test_accuracy = $3, test_loss = $4, \
          train_seconds = $5, lease_token = NULL, lease_owner = NULL, lease_expires_ms = NULL \
-         WHERE id = $6 AND lease_token = $7 AND status = 'running'",
+         WHERE id = $6 AND lease_token = $7 AND status = 'running' RETURNING pg_notify($8, 'progress:' || id)",
     )
     .bind(now())
     .bind(m.id)
@@ -57,14 +58,14 @@ pub async fn insert_for_job(
     .bind(train_seconds)
     .bind(job_id)
     .bind(&lease.token)
-    .execute(&mut *tx)
+    .bind(super::CHANNEL)
+    .fetch_optional(&mut *tx)
     .await?;
-    if done.rows_affected() != 1 {
+    if done.is_none() {
         return Ok(false);
     }
     insert_in(&mut tx, m).await?;
     metrics::delete_checkpoint(&mut tx, job_id).await?;
-    super::jobs::notify(&mut tx, &format!("progress:{job_id}")).await?;
     tx.commit().await?;
     Ok(true)
 }
