@@ -183,7 +183,7 @@ async fn input_rows(
     let x = if let Some(inputs) = req.inputs {
         check_row_count("inputs", inputs.len())?;
         for (i, row) in inputs.iter().enumerate() {
-            check_row(row, width, &format!("inputs[{i}]"))?;
+            check_row(row, width, format_args!("inputs[{i}]"))?;
         }
         // Every row has the model's width: the parsed storage is the matrix, row-major.
         Array2::from_shape_vec((inputs.len(), width), inputs.into_values())
@@ -193,15 +193,15 @@ async fn input_rows(
             image_side(width).ok_or_else(|| AppError::invalid("images", "this model does not take square images"))?;
         let mut data = Vec::with_capacity(images.len() * width);
         for i in 0..images.len() {
-            let field = format!("images[{i}]");
-            let shape_error = || AppError::invalid(&field, format!("must be {side} rows of {side} values"));
+            let shape_error =
+                || AppError::invalid(format!("images[{i}]"), format!("must be {side} rows of {side} values"));
             let mut rows = 0;
             for row in images.image(i) {
                 rows += 1;
                 if rows > side || row.len() != side {
                     return Err(shape_error());
                 }
-                data.extend_from_slice(check_row(row, side, &field)?);
+                data.extend_from_slice(check_row(row, side, format_args!("images[{i}]"))?);
             }
             if rows != side {
                 return Err(shape_error());

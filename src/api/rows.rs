@@ -18,7 +18,9 @@ pub const MAX_IMAGE_ROWS: usize = 1024;
 
 /// Ok when every value is finite, else a 422 naming the first that is not (`field[i]`): a
 /// JSON number beyond f32's range parses as infinite. For native and V2 predictions alike.
-pub fn check_finite(values: &[f32], field: &str) -> Result<(), crate::api::AppError> {
+/// `field` is only formatted for the error (`format_args!` for a row's name costs nothing
+/// on the predict path).
+pub fn check_finite(values: &[f32], field: impl std::fmt::Display) -> Result<(), crate::api::AppError> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(crate::api::AppError::invalid(
@@ -39,11 +41,11 @@ pub fn check_row_count(field: &str, n: usize) -> Result<(), crate::api::AppError
     Ok(())
 }
 
-/// A row of exactly `width` finite values, else a 422 naming `field`.
-pub fn check_row<'a>(values: &'a [f32], width: usize, field: &str) -> Result<&'a [f32], crate::api::AppError> {
+/// A row of exactly `width` finite values, else a 422 naming `field` (formatted only then).
+pub fn check_row(values: &[f32], width: usize, field: impl std::fmt::Display) -> Result<&[f32], crate::api::AppError> {
     if values.len() != width {
         return Err(crate::api::AppError::invalid(
-            field,
+            field.to_string(),
             format!("has {} values, the model takes {width}", values.len()),
         ));
     }

@@ -152,7 +152,7 @@ impl Models {
                         (None, 0)
                     } else {
                         let report = classify(&net, &data, &MatMul::single(), 0);
-                        (Some(report.accuracy), (0..10).map(|c| report.confusion[c][c]).sum())
+                        (Some(report.accuracy), report.correct)
                     };
                     LeaderboardEntry {
                         model_id: row.id,

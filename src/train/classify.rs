@@ -24,6 +24,8 @@ pub struct Miss {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassReport {
     pub count: usize,
+    /// Rows classified right (the confusion matrix's diagonal).
+    pub correct: u64,
     /// Correct / count (0 for an empty set).
     pub accuracy: f64,
     /// `[true label][predicted]`, `classes` x `classes`.
@@ -61,6 +63,7 @@ pub fn classify(net: &Network, data: &Dataset, mm: &MatMul, max_misses: usize) -
     let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
     ClassReport {
         count: data.len(),
+        correct,
         accuracy: if data.is_empty() {
             0.0
         } else {
@@ -96,7 +99,7 @@ mod tests {
         assert!(report.misses.is_empty());
         table.labels[3] = 0; // (1, 1) now claims to be 0
         let report = classify(&net, &table, &MatMul::single(), 10);
-        assert_eq!(report.accuracy, 0.75);
+        assert_eq!((report.correct, report.accuracy), (3, 0.75));
         assert_eq!(report.confusion, vec![vec![3, 1], vec![0, 0]]);
         assert_eq!(report.misses.len(), 1);
         assert_eq!(
