@@ -29,30 +29,35 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let store = store::connect(&config.database_url).await?;
-        // A SQLite file is one server's: a job still `running` in it was left by an earlier
-        // process (killed, or stopped without giving it back), so its lease is void now.
-        // Each such start has spent an attempt: a job that kills its server ends `failed`
-        // after --max-attempts starts instead of crash-looping it. (A shared database
-        // waits for the leases to expire: the reaper.)
-        if store.reclaims_all_at_start() {
-            let (requeued, failed) = store.reclaim_expired(i64::MAX).await?;
-            if requeued + failed > 0 {
-                tracing::info!(
-                    requeued,
-                    failed,
-                    "jobs left running by the last process were taken back"
-                );
-            }
+        let replica = config
+            .replica_name
+            .clone()
+            .unwrap_or_else(|| format!("nnlab-{}", uuid::Uuid::new_v4()));
+        // Jobs left `running` by an earlier process are void now and go back to the queue
+        // at once, each having spent an attempt (a job that kills its server ends `failed`
+        // after --max-attempts starts instead of crash-looping it). A SQLite file is one
+        // server's, so that is every running job; on a shared database it is the jobs under
+        // this replica's own name (a replica restarted under its `--replica-name`), while
+        // other replicas' jobs wait for their leases to expire (the reaper).
+        let reclaim = match store.reclaims_all_at_start() {
+            true => store::jobs::Reclaim::All,
+            false => store::jobs::Reclaim::ExpiredOrOwnedBy(store::jobs::now_ms(), &replica),
+        };
+        let (requeued, failed) = store.reclaim(reclaim).await?;
+        if requeued + failed > 0 {
+            tracing::info!(
+                requeued,
+                failed,
+                "jobs left running by the last process were taken back"
+            );
         }
         let settings = QueueSettings {
             threads_per_job: config.threads_per_job(),
             lease: Duration::from_secs(config.limits.lease_secs.max(1)),
             max_attempts: config.limits.max_attempts.max(1),
             max_queued: config.limits.max_queued_jobs,
-            replica: config
-                .replica_name
-                .clone()
-                .unwrap_or_else(|| format!("nnlab-{}", uuid::Uuid::new_v4())),
+            replica,
+            poll: QueueSettings::POLL,
         };
         let jobs = Jobs::new(Arc::clone(&store), DatasetCache::new(config.data_dir.clone()), settings);
         if config.demo_model

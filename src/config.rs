@@ -39,7 +39,10 @@ pub struct Config {
     /// Origins allowed by CORS, comma-separated (`*` for any); none by default.
     #[arg(long, env = "NNLAB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// This replica's name, on the leases it takes (default: `nnlab-` and a random id).
+    /// This replica's name, on the leases it takes (default: `nnlab-` and a random id). Give
+    /// each replica its own, stable across restarts: a replica restarted under its name takes
+    /// back at once the jobs its earlier process was running (instead of waiting out their
+    /// leases). Two live replicas must never share a name.
     #[arg(long, env = "NNLAB_REPLICA_NAME")]
     pub replica_name: Option<String>,
     #[command(flatten)]

@@ -18,6 +18,7 @@ fn train_prints_an_epoch_line_per_epoch_and_a_done_line_and_saves_the_model() {
             "batch_size":4,"epochs":200,"validation_split":0,"seed":7}"#,
     )
     .unwrap();
+    let started = std::time::Instant::now();
     let out = nnlab()
         .args([
             "train",
@@ -32,6 +33,7 @@ fn train_prints_an_epoch_line_per_epoch_and_a_done_line_and_saves_the_model() {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
         .output()
         .unwrap();
+    let wall = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -43,9 +45,17 @@ fn train_prints_an_epoch_line_per_epoch_and_a_done_line_and_saves_the_model() {
         assert_eq!(line["event"], "epoch");
         assert_eq!(line["epoch"], i + 1);
         assert!(line["train_loss"].as_f64().unwrap().is_finite());
-        assert!(line["seconds"].as_f64().unwrap() >= 0.0);
         assert_eq!(line["grad_norms"].as_array().unwrap().len(), 2);
     }
+    // Each epoch's time is its own, in seconds: positive, and together no more than the
+    // whole command took (a figure in milliseconds, or a running total, would exceed it).
+    let seconds: Vec<f64> = lines[..200].iter().map(|l| l["seconds"].as_f64().unwrap()).collect();
+    assert!(seconds.iter().all(|s| s.is_finite() && *s >= 0.0), "{seconds:?}");
+    let total: f64 = seconds.iter().sum();
+    assert!(
+        total > 0.0 && total <= wall,
+        "epochs took {total} s in all, the command {wall} s"
+    );
     let done = &lines[200];
     assert_eq!(done["event"], "done");
     assert_eq!(done["test_accuracy"], 1.0);

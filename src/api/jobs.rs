@@ -126,10 +126,10 @@ pub(crate) async fn list_jobs(
 ) -> Result<Json<JobList>, AppError> {
     let status = match query.get("status") {
         None => None,
-        Some(word) => Some(JobStatus::parse(word).ok_or_else(|| {
-            let words: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
-            AppError::invalid("status", format!("one of {}", words.join(", ")))
-        })?),
+        Some(word) => Some(
+            JobStatus::parse(word)
+                .ok_or_else(|| AppError::invalid("status", format!("one of {}", JobStatus::words().join(", "))))?,
+        ),
     };
     let limit = match query.get("limit") {
         None => 50,

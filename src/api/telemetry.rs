@@ -88,7 +88,7 @@ pub fn router() -> ApiRouter {
     ))]
 pub(crate) async fn get_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let t = &state.telemetry;
-    for status in JobStatus::ALL {
+    for &status in JobStatus::ALL {
         let n = state.store.count_jobs(status).await?;
         t.jobs
             .get_or_create(&StatusLabel {

@@ -44,6 +44,7 @@ async fn bench(args: &BenchStoreArgs) -> anyhow::Result<()> {
 /// Median seconds to record an epoch with a checkpoint of `bytes`, and to read it back.
 async fn round_trips(store: &dyn Store, id: &str, bytes: usize, rounds: usize) -> anyhow::Result<(f64, f64)> {
     let job = NewJob {
+        kind: crate::jobs::JobKind::Train,
         id,
         spec_json: "{}",
         dataset: "bench",

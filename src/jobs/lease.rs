@@ -2,22 +2,21 @@
 //! whose lease expired (their worker died or hung) to the queue.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
 use super::Jobs;
-use crate::store::jobs::{Lease, now_ms};
+use super::run::{StopReason, StopSignal};
+use crate::store::jobs::{Lease, Reclaim, now_ms};
 
 /// Renews `lease` every third of its length until cancelled. When the lease is no longer
-/// the job's (cancelled, or expired and taken back), raises `lost` and the stop flag: the
+/// the job's (cancelled, or expired and taken back), raises [`StopReason::LeaseLost`]: the
 /// worker stops at once and writes nothing more.
 pub(super) async fn heartbeat(
     jobs: Arc<Jobs>,
     id: String,
     lease: Lease,
-    stop: Arc<AtomicBool>,
-    lost: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     done: CancellationToken,
 ) {
     let every = jobs.settings.lease / 3;
@@ -31,8 +30,7 @@ pub(super) async fn heartbeat(
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job = %id, "lease lost: stopping without writing");
-                lost.store(true, Ordering::SeqCst);
-                stop.store(true, Ordering::SeqCst);
+                stop.raise(StopReason::LeaseLost);
                 return;
             }
             // The database did not answer: try again; if the lease expires meanwhile the
@@ -51,7 +49,7 @@ pub(super) async fn reap_expired(jobs: Arc<Jobs>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match jobs.store.reclaim_expired(now_ms()).await {
+        match jobs.store.reclaim(Reclaim::Expired(now_ms())).await {
             Ok((0, 0)) => {}
             Ok((queued, failed)) => {
                 tracing::warn!(queued, failed, "jobs with expired leases were taken back");

@@ -2,12 +2,12 @@
 //! its workers train, the event channels of open streams, and recent throughput.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::run::{StopReason, StopSignal};
 use super::view::Job;
 
 /// What subscribers of a job's events receive: an SSE event name and its JSON data.
@@ -22,16 +22,16 @@ const CHANNEL_CAPACITY: usize = 256;
 
 #[derive(Default)]
 pub(super) struct Live {
-    stop_flags: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    stop_flags: Mutex<HashMap<String, Arc<StopSignal>>>,
     channels: Mutex<HashMap<String, broadcast::Sender<JobEvent>>>,
     /// Samples per second of each running job's latest epoch (for `/metrics`).
     throughput: Mutex<HashMap<String, f64>>,
 }
 
 impl Live {
-    /// Registers a job that a worker of this process starts; returns its stop flag.
-    pub fn register(&self, id: &str) -> Arc<AtomicBool> {
-        let flag = Arc::new(AtomicBool::new(false));
+    /// Registers a job that a worker of this process starts; returns its stop signal.
+    pub fn register(&self, id: &str) -> Arc<StopSignal> {
+        let flag = Arc::new(StopSignal::default());
         self.stop_flags
             .lock()
             .expect("flags lock")
@@ -49,16 +49,17 @@ impl Live {
         self.stop_flags.lock().expect("flags lock").contains_key(id)
     }
 
-    /// Raises the stop flag of a job trained here (no-op for any other job).
+    /// Stops a job run here for a cancel (no-op for any other job).
     pub fn request_stop(&self, id: &str) {
         if let Some(flag) = self.stop_flags.lock().expect("flags lock").get(id) {
-            flag.store(true, Ordering::SeqCst);
+            flag.raise(StopReason::Cancel);
         }
     }
 
+    /// Stops every job run here for a shutdown.
     pub fn stop_all(&self) {
         for flag in self.stop_flags.lock().expect("flags lock").values() {
-            flag.store(true, Ordering::SeqCst);
+            flag.raise(StopReason::Shutdown);
         }
     }
 

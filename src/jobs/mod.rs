@@ -9,8 +9,10 @@ mod datasets;
 pub mod demo;
 mod lease;
 mod live;
+pub mod run;
 mod status;
 pub mod sweeps;
+mod training;
 pub mod view;
 mod worker;
 
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use datasets::DatasetCache;
 pub use live::JobEvent;
-pub use status::JobStatus;
+pub use status::{JobKind, JobStatus};
 pub use view::Job;
 
 use crate::store::jobs::{Cancel, Delete, ForkOf, JobRow, NewJob};
@@ -44,6 +46,14 @@ pub struct QueueSettings {
     pub max_queued: usize,
     /// This replica's name on the leases it takes.
     pub replica: String,
+    /// How often an idle worker looks at the queue without a notice (a job queued by
+    /// another process sharing the database, or a notice lost on the way).
+    pub poll: Duration,
+}
+
+impl QueueSettings {
+    /// The idle workers' poll when nothing says otherwise.
+    pub const POLL: Duration = Duration::from_secs(1);
 }
 
 /// Shared by the API (submit, cancel, delete, subscribe) and the workers.
@@ -123,6 +133,7 @@ impl Jobs {
             .iter()
             .zip(&specs)
             .map(|((id, spec, fork), spec_json)| NewJob {
+                kind: JobKind::Train,
                 id,
                 spec_json,
                 dataset: &spec.dataset,
@@ -178,6 +189,7 @@ impl Jobs {
             .enumerate()
             .map(|(i, (trial, spec))| NewTrial {
                 job: NewJob {
+                    kind: JobKind::Train,
                     id: &ids[i],
                     spec_json: &specs[i],
                     dataset: &spec.dataset,
@@ -304,6 +316,8 @@ async fn follow_notices(jobs: Arc<Jobs>, mut notices: broadcast::Receiver<Notice
         match notice {
             Ok(Notice::Queued) => jobs.wake.notify_waiters(),
             Ok(Notice::Cancelled(id)) => jobs.live.request_stop(&id),
+            // Told on the store's progress channel, to event streams.
+            Ok(Notice::Progress(_)) => {}
             // Missed some: wake the workers, who look at the queue themselves.
             Err(broadcast::error::RecvError::Lagged(_)) => jobs.wake.notify_waiters(),
             Err(broadcast::error::RecvError::Closed) => return,

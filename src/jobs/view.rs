@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::JobStatus;
+use super::{JobKind, JobStatus};
 use crate::store::jobs::JobRow;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -98,6 +98,8 @@ impl KFoldResult {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: String,
+    /// What the job does: `train` (the datasets issue adds `dataset_import`).
+    pub kind: JobKind,
     pub status: JobStatus,
     /// The JobSpec with every default filled in.
     #[schema(value_type = crate::train::JobSpec)]
@@ -177,6 +179,7 @@ impl From<JobRow> for Job {
                 kfold: None,
             }),
             id: row.id,
+            kind: row.kind,
             status: row.status,
             created_at: row.created_at,
             started_at: row.started_at,

@@ -6,11 +6,12 @@
 
 use sqlx::FromRow;
 
-use crate::jobs::JobStatus;
+use crate::jobs::{JobKind, JobStatus};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct JobRow {
     pub id: String,
+    pub kind: JobKind,
     pub status: JobStatus,
     pub spec: String,
     pub dataset: String,
@@ -71,6 +72,7 @@ pub fn now_ms() -> i64 {
 /// A job to queue.
 pub struct NewJob<'a> {
     pub id: &'a str,
+    pub kind: JobKind,
     pub spec_json: &'a str,
     pub dataset: &'a str,
     pub epochs_total: i64,
@@ -104,6 +106,29 @@ impl ForkRole {
         match self {
             ForkRole::Baseline => "baseline",
             ForkRole::Child => "child",
+        }
+    }
+}
+
+/// Which running jobs a reclaim takes back (to the queue, or `failed` when out of attempts).
+#[derive(Debug, Clone, Copy)]
+pub enum Reclaim<'a> {
+    /// Those whose lease expired before this time (ms since the epoch): the reaper.
+    Expired(i64),
+    /// Every one: a SQLite file at start, which only one server uses.
+    All,
+    /// Those expired before this time, and those leased by this replica name: a replica
+    /// restarted under its name takes back at once what its earlier process held.
+    ExpiredOrOwnedBy(i64, &'a str),
+}
+
+impl<'a> Reclaim<'a> {
+    /// The expiry bound and the owner, as the queries bind them.
+    pub(crate) fn bounds(self) -> (i64, Option<&'a str>) {
+        match self {
+            Reclaim::Expired(before_ms) => (before_ms, None),
+            Reclaim::All => (i64::MAX, None),
+            Reclaim::ExpiredOrOwnedBy(before_ms, owner) => (before_ms, Some(owner)),
         }
     }
 }

@@ -9,9 +9,11 @@ pub mod drawings;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod notices;
 pub mod postgres;
 pub mod sqlite;
 pub mod sweeps;
+pub mod words;
 
 use std::sync::Arc;
 
@@ -23,18 +25,10 @@ use drawings::{DrawingQuery, DrawingRow, NewDrawing};
 use jobs::{Cancel, Delete, JobQuery, JobRow, Lease, NewJob};
 use metrics::{EpochRecord, EpochRow, StepRow};
 use models::{ModelRow, NewModel};
+pub use notices::Notice;
 use sweeps::{Decide, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepRow, SweepState};
 
 pub type Result<T> = sqlx::Result<T>;
-
-/// What one replica tells the others through the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// A job entered the queue (submitted, or taken back).
-    Queued,
-    /// A job was cancelled: whoever trains it stops.
-    Cancelled(String),
-}
 
 /// What the service needs of a database. Every method a worker calls about its job takes
 /// the job's [`Lease`] and changes nothing (returning `false`) unless the job is still
@@ -67,9 +61,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_job(&self, id: &str) -> Result<Delete>;
     /// Back to the queue without spending an attempt (a graceful shutdown).
     async fn give_back(&self, id: &str, lease: &Lease) -> Result<bool>;
-    /// Jobs whose lease expired before `before_ms` go back to the queue, or end `failed`
-    /// when out of attempts: (queued again, failed).
-    async fn reclaim_expired(&self, before_ms: i64) -> Result<(u64, u64)>;
+    /// Running jobs that `which` names go back to the queue (rolled back to their
+    /// checkpoint), or end `failed` when out of attempts: (queued again, failed).
+    async fn reclaim(&self, which: jobs::Reclaim<'_>) -> Result<(u64, u64)>;
 
     /// An epoch's row, its step samples and the checkpoint, in one transaction, renewing the
     /// lease.
@@ -129,7 +123,8 @@ pub trait Store: Send + Sync + 'static {
     /// The database answers and every migration is applied.
     async fn ready(&self) -> Result<bool>;
     /// How this backend treats jobs left `running` at start: a SQLite file is one server's,
-    /// so they were left by a process that died; shared databases wait for their leases.
+    /// so they were left by a process that died; on a shared database only the restarted
+    /// replica's own are (`Reclaim::ExpiredOrOwnedBy`), the others wait for their leases.
     fn reclaims_all_at_start(&self) -> bool;
     /// Notices from other replicas, when the backend has them (PostgreSQL's LISTEN/NOTIFY;
     /// a SQLite file is one process's, which tells itself directly).
@@ -197,8 +192,8 @@ macro_rules! store_over_queries {
             async fn give_back(&self, id: &str, lease: &Lease) -> Result<bool> {
                 jobs::give_back(&self.pool, id, lease).await
             }
-            async fn reclaim_expired(&self, before_ms: i64) -> Result<(u64, u64)> {
-                jobs::reclaim_expired(&self.pool, before_ms).await
+            async fn reclaim(&self, which: $crate::store::jobs::Reclaim<'_>) -> Result<(u64, u64)> {
+                jobs::reclaim(&self.pool, which).await
             }
             async fn record_epoch(&self, job_id: &str, lease: &Lease, lease_ms: i64, record: &EpochRecord<'_>) -> Result<bool> {
                 metrics::record_epoch(&self.pool, job_id, lease, lease_ms, record).await

@@ -69,10 +69,23 @@ async fn two_workers_run_two_jobs_at_once_while_a_third_waits_queued() {
         app.wait_for(id, Duration::from_secs(60), |j| j["status"] == "running")
             .await;
     }
-    // Both workers are busy: the third stays queued however long we look.
-    let (_, running) = app.get("/api/v1/jobs?status=running").await;
-    assert_eq!(running["jobs"].as_array().unwrap().len(), 2);
-    assert_eq!(app.job(&ids[2]).await["status"], "queued");
+    // Both workers are busy: the third stays queued at every look while the two running
+    // jobs train three more epochs each (a wait for progress, not for a time).
+    let epoch = async |id: &str| app.job(id).await["progress"]["epoch"].as_i64().unwrap();
+    let start = [epoch(&ids[0]).await, epoch(&ids[1]).await];
+    let mut looks = 0;
+    loop {
+        let (_, running) = app.get("/api/v1/jobs?status=running").await;
+        assert_eq!(running["jobs"].as_array().unwrap().len(), 2, "{running}");
+        let third = app.job(&ids[2]).await;
+        assert_eq!(third["status"], "queued", "look {looks}: {third}");
+        looks += 1;
+        if epoch(&ids[0]).await >= start[0] + 3 && epoch(&ids[1]).await >= start[1] + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(looks >= 2, "looked {looks} time(s)");
     let (_, queued) = app.get("/api/v1/jobs?status=queued").await;
     assert_eq!(queued["jobs"][0]["id"], ids[2].as_str());
 

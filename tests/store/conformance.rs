@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nnlab::jobs::JobStatus;
+use nnlab::jobs::{JobKind, JobStatus};
 use nnlab::store::Store;
 use nnlab::store::blobs::{BlobUsage, sha256_hex};
 use nnlab::store::drawings::{DrawingQuery, NewDrawing};
-use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, JobQuery, Lease, NewJob, now_ms};
+use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, JobQuery, Lease, NewJob, Reclaim, now_ms};
 use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
 use nnlab::store::models::NewModel;
 use nnlab::store::sweeps::{DecisionRow, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepState};
@@ -18,6 +18,7 @@ use crate::backends::backends;
 
 async fn queue(store: &dyn Store, id: &str, max_attempts: i64) {
     let job = NewJob {
+        kind: JobKind::Train,
         id,
         spec_json: r#"{"dataset":"xor"}"#,
         dataset: "xor",
@@ -60,6 +61,49 @@ async fn record(store: &dyn Store, id: &str, lease: &Lease, epoch: usize) -> boo
     record_with(store, id, lease, epoch, &[]).await
 }
 
+/// A replica restarted under its name takes back at once what its earlier process held
+/// (leases not yet expired), and only that: another replica's live lease stays.
+#[tokio::test]
+async fn a_replica_restarted_under_its_name_takes_back_its_own_running_jobs_at_once() {
+    for b in backends().await {
+        let (store, name) = (&*b.store, b.name);
+        queue(store, "mine", 3).await;
+        queue(store, "theirs", 3).await;
+        let (row, old) = store.claim_next("replica-1", 60_000).await.unwrap().unwrap();
+        assert_eq!((row.id.as_str(), row.kind), ("mine", JobKind::Train), "{name}");
+        assert!(record(store, "mine", &old, 1).await, "{name}");
+        let (theirs, their_lease) = store.claim_next("replica-2", 60_000).await.unwrap().unwrap();
+        assert_eq!(theirs.id, "theirs", "{name}");
+        assert_eq!(
+            store
+                .reclaim(Reclaim::ExpiredOrOwnedBy(now_ms(), "replica-1"))
+                .await
+                .unwrap(),
+            (1, 0),
+            "{name}: its own, though its lease has a minute left"
+        );
+        let mine = store.job("mine").await.unwrap().unwrap();
+        assert_eq!(
+            (mine.status, mine.epoch, mine.attempts),
+            (JobStatus::Queued, 1, 1),
+            "{name}"
+        );
+        assert_eq!(
+            store.job("theirs").await.unwrap().unwrap().status,
+            JobStatus::Running,
+            "{name}"
+        );
+        assert!(
+            store.renew("theirs", &their_lease, 60_000).await.unwrap(),
+            "{name}: still replica 2's"
+        );
+        // The earlier process's lease is void: whatever it still writes is refused.
+        assert!(!record(store, "mine", &old, 2).await, "{name}");
+        let (again, _) = store.claim_next("replica-1", 60_000).await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.attempts), ("mine", 2), "{name}");
+    }
+}
+
 #[tokio::test]
 async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_worker() {
     for b in backends().await {
@@ -69,13 +113,13 @@ async fn an_expired_lease_returns_the_job_to_the_queue_and_fences_off_its_old_wo
         assert_eq!((row.status, row.attempts), (JobStatus::Running, 1), "{name}");
         assert!(record(store, "j", &old, 1).await, "{name}");
         assert_eq!(
-            store.reclaim_expired(now_ms()).await.unwrap(),
+            store.reclaim(Reclaim::Expired(now_ms())).await.unwrap(),
             (0, 0),
             "{name}: nothing expired yet"
         );
         // (Recording an epoch renewed the lease for 30 s.)
         assert_eq!(
-            store.reclaim_expired(now_ms() + 60_000).await.unwrap(),
+            store.reclaim(Reclaim::Expired(now_ms() + 60_000)).await.unwrap(),
             (1, 0),
             "{name}"
         );
@@ -126,7 +170,7 @@ async fn a_job_that_never_finishes_ends_failed_when_its_attempts_are_spent() {
         for attempt in 1..=2 {
             let (row, _) = store.claim_next("w", 1).await.unwrap().expect("claimable");
             assert_eq!(row.attempts, attempt, "{name}");
-            store.reclaim_expired(now_ms() + 1_000).await.unwrap();
+            store.reclaim(Reclaim::Expired(now_ms() + 1_000)).await.unwrap();
         }
         let row = store.job("crashy").await.unwrap().unwrap();
         assert_eq!(row.status, JobStatus::Failed, "{name}");
@@ -169,7 +213,7 @@ async fn a_cancelled_job_is_never_claimed_again_and_its_worker_is_fenced_off() {
             "{name}: no model after a cancel"
         );
         assert!(store.model("m").await.unwrap().is_none(), "{name}");
-        assert_eq!(store.reclaim_expired(i64::MAX).await.unwrap(), (0, 0), "{name}");
+        assert_eq!(store.reclaim(Reclaim::All).await.unwrap(), (0, 0), "{name}");
         assert!(store.claim_next("w", 30_000).await.unwrap().is_none(), "{name}");
         assert!(
             matches!(store.cancel("j").await.unwrap(), Cancel::AlreadyEnded(_)),
@@ -191,6 +235,7 @@ async fn concurrent_submits_never_queue_more_than_the_cap() {
             async move {
                 let id = format!("job-{i}");
                 let job = NewJob {
+                    kind: JobKind::Train,
                     id: &id,
                     spec_json: "{}",
                     dataset: "xor",
@@ -480,6 +525,7 @@ async fn a_forks_jobs_are_queued_all_or_none_and_share_their_start() {
         let (store, name) = (&*b.store, b.name);
         let start = [5u8; 64];
         let job = |id: &'static str, pair: i64, role: ForkRole| NewJob {
+            kind: JobKind::Train,
             id,
             spec_json: "{}",
             dataset: "xor",
@@ -598,6 +644,7 @@ async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() 
     for b in backends().await {
         let (store, name) = (&*b.store, b.name);
         let job = |id: &'static str| NewJob {
+            kind: JobKind::Train,
             id,
             spec_json: "{}",
             dataset: "xor",

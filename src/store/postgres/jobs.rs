@@ -6,12 +6,13 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{blobs, metrics};
 use crate::jobs::JobStatus;
-use crate::store::jobs::{Cancel, Delete, DeleteTarget, JobQuery, JobRow, Lease, NewJob, now_ms};
+use crate::store::Notice;
+use crate::store::jobs::{Cancel, Delete, DeleteTarget, JobQuery, JobRow, Lease, NewJob, Reclaim, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
                        error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256, \
-                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role, sweep_id, held, pause_at_epoch";
+                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role, sweep_id, held, pause_at_epoch, kind";
 
 /// The queue cap's lock (`pg_advisory_xact_lock`): concurrent submits on any replica take it
 /// in turn, so the count and the insert cannot interleave.
@@ -41,8 +42,8 @@ pub async fn insert_if_room(pool: &PgPool, new: &[NewJob<'_>], max_queued: i64) 
         let fork = job.fork.as_ref();
         let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts, start_sha256, \
-             parent_id, changed, fork_id, fork_pair, fork_role) \
-             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+             parent_id, changed, fork_id, fork_pair, fork_role, kind) \
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
         )))
         .bind(job.id)
         .bind(job.spec_json)
@@ -56,20 +57,21 @@ pub async fn insert_if_room(pool: &PgPool, new: &[NewJob<'_>], max_queued: i64) 
         .bind(fork.map(|f| f.fork_id))
         .bind(fork.map(|f| f.pair))
         .bind(fork.map(|f| f.role.as_str()))
+        .bind(job.kind)
         .fetch_one(&mut *tx)
         .await?;
         rows.push(row);
     }
-    notify(&mut tx, "queued").await?;
+    notify(&mut tx, &Notice::Queued).await?;
     tx.commit().await?;
     Ok(Some(rows))
 }
 
 /// Tells every replica (delivered when the transaction commits).
-pub(super) async fn notify(tx: &mut Transaction<'_, Postgres>, payload: &str) -> sqlx::Result<()> {
+pub(super) async fn notify(tx: &mut Transaction<'_, Postgres>, notice: &Notice) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(super::CHANNEL)
-        .bind(payload)
+        .bind(notice.payload())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -190,13 +192,14 @@ pub async fn fail(pool: &PgPool, id: &str, lease: &Lease, error: &str) -> sqlx::
     let done = sqlx::query(
         "UPDATE jobs SET status = 'failed', error = $3, finished_at = $4, lease_token = NULL, lease_owner = NULL, \
          lease_expires_ms = NULL WHERE id = $1 AND lease_token = $2 AND status = 'running' \
-         RETURNING pg_notify($5, 'progress:' || id)",
+         RETURNING pg_notify($5, $6 || id)",
     )
     .bind(id)
     .bind(&lease.token)
     .bind(error)
     .bind(now())
     .bind(super::CHANNEL)
+    .bind(Notice::PROGRESS_PREFIX)
     .fetch_optional(&mut *tx)
     .await?;
     if done.is_none() {
@@ -225,7 +228,7 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Cancel> {
         });
     };
     metrics::delete_checkpoint(&mut tx, id).await?;
-    notify(&mut tx, &format!("cancel:{id}")).await?;
+    notify(&mut tx, &Notice::Cancelled(id.to_string())).await?;
     tx.commit().await?;
     Ok(Cancel::Cancelled(row))
 }
@@ -281,7 +284,7 @@ pub(super) async fn return_to_queue(pool: &PgPool, id: &str, lease: &Lease, held
     }
     requeue(&mut tx, id).await?;
     if !held {
-        notify(&mut tx, "queued").await?;
+        notify(&mut tx, &Notice::Queued).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -289,34 +292,39 @@ pub(super) async fn return_to_queue(pool: &PgPool, id: &str, lease: &Lease, held
 
 /// Several replicas reap at once: each locks the rows it takes back (`SKIP LOCKED`), so a
 /// job is taken back once and never after another worker has claimed it again.
-pub async fn reclaim_expired(pool: &PgPool, before_ms: i64) -> sqlx::Result<(u64, u64)> {
+pub async fn reclaim(pool: &PgPool, which: Reclaim<'_>) -> sqlx::Result<(u64, u64)> {
+    let (before_ms, owner) = which.bounds();
     let mut tx = pool.begin().await?;
     let exhausted: Vec<String> = sqlx::query_scalar(
         "UPDATE jobs SET status = 'failed', finished_at = $1, lease_token = NULL, lease_owner = NULL, \
          lease_expires_ms = NULL, \
          error = 'started ' || attempts || ' times (max_attempts ' || max_attempts || ') and never finished: \
 each time its worker stopped without ending it (the server was killed, or the job lost its lease)' \
-         WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < $2 \
+         WHERE id IN (SELECT id FROM jobs WHERE status = 'running' \
+                      AND (lease_expires_ms < $2 OR lease_owner = $3::text) \
                       AND attempts >= max_attempts FOR UPDATE SKIP LOCKED) RETURNING id",
     )
     .bind(now())
     .bind(before_ms)
+    .bind(owner)
     .fetch_all(&mut *tx)
     .await?;
     for id in &exhausted {
         metrics::delete_checkpoint(&mut tx, id).await?;
     }
     let expired: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < $1 FOR UPDATE SKIP LOCKED",
+        "SELECT id FROM jobs WHERE status = 'running' AND (lease_expires_ms < $1 OR lease_owner = $2::text) \
+         FOR UPDATE SKIP LOCKED",
     )
     .bind(before_ms)
+    .bind(owner)
     .fetch_all(&mut *tx)
     .await?;
     for id in &expired {
         requeue(&mut tx, id).await?;
     }
     if !expired.is_empty() {
-        notify(&mut tx, "queued").await?;
+        notify(&mut tx, &Notice::Queued).await?;
     }
     tx.commit().await?;
     Ok((expired.len() as u64, exhausted.len() as u64))

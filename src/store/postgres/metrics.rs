@@ -3,6 +3,7 @@
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::blobs;
+use crate::store::Notice;
 use crate::store::jobs::{Lease, now_ms};
 use crate::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES, StepRow, StoredEpoch};
 use crate::train::StepLoss;
@@ -21,13 +22,14 @@ pub async fn record_epoch(
     // transaction rolls back), in the same statement to save a round trip per epoch.
     let owned = sqlx::query(
         "UPDATE jobs SET epoch = $1, lease_expires_ms = $2 WHERE id = $3 AND lease_token = $4 AND status = 'running' \
-         RETURNING pg_notify($5, 'progress:' || id)",
+         RETURNING pg_notify($5, $6 || id)",
     )
     .bind(row.epochs_done)
     .bind(now_ms() + lease_ms)
     .bind(job_id)
     .bind(&lease.token)
     .bind(super::CHANNEL)
+    .bind(Notice::PROGRESS_PREFIX)
     .fetch_optional(&mut *tx)
     .await?;
     if owned.is_none() {

@@ -35,7 +35,7 @@ pub struct PgStore {
     progress: broadcast::Sender<String>,
 }
 
-/// The channel replicas NOTIFY on: `queued`, `cancel:<job id>` or `progress:<job id>`.
+/// The channel replicas NOTIFY on (payloads: [`Notice::payload`]).
 pub(crate) const CHANNEL: &str = "nnlab_jobs";
 
 /// Listens on [`CHANNEL`] for as long as the process runs. sqlx's listener reconnects by
@@ -58,19 +58,19 @@ async fn listen(pool: PgPool, notices: broadcast::Sender<Notice>, progress: broa
         }
         loop {
             match listener.recv().await {
-                Ok(n) => {
-                    let payload = n.payload();
-                    if let Some(id) = payload.strip_prefix("progress:") {
-                        let _ = progress.send(id.to_string());
-                        continue;
+                // Nobody listening yet is fine.
+                Ok(n) => match Notice::parse(n.payload()) {
+                    Some(Notice::Progress(id)) => {
+                        let _ = progress.send(id);
                     }
-                    let notice = match payload.strip_prefix("cancel:") {
-                        Some(id) => Notice::Cancelled(id.to_string()),
-                        None => Notice::Queued,
-                    };
-                    // Nobody listening yet is fine.
-                    let _ = notices.send(notice);
-                }
+                    Some(notice) => {
+                        let _ = notices.send(notice);
+                    }
+                    // A newer replica's notice: whatever it says, the queue may have changed.
+                    None => {
+                        let _ = notices.send(Notice::Queued);
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                     // Something may have been missed: the workers look at the queue.

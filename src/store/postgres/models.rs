@@ -3,6 +3,7 @@
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{blobs, metrics};
+use crate::store::Notice;
 use crate::store::jobs::Lease;
 use crate::store::models::{ModelRow, NewModel};
 use crate::store::now;
@@ -49,7 +50,7 @@ pub async fn insert_for_job(
     let done = sqlx::query(
         "UPDATE jobs SET status = 'succeeded', finished_at = $1, model_id = $2, test_accuracy = $3, test_loss = $4, \
          train_seconds = $5, lease_token = NULL, lease_owner = NULL, lease_expires_ms = NULL \
-         WHERE id = $6 AND lease_token = $7 AND status = 'running' RETURNING pg_notify($8, 'progress:' || id)",
+         WHERE id = $6 AND lease_token = $7 AND status = 'running' RETURNING pg_notify($8, $9 || id)",
     )
     .bind(now())
     .bind(m.id)
@@ -59,6 +60,7 @@ pub async fn insert_for_job(
     .bind(job_id)
     .bind(&lease.token)
     .bind(super::CHANNEL)
+    .bind(Notice::PROGRESS_PREFIX)
     .fetch_optional(&mut *tx)
     .await?;
     if done.is_none() {

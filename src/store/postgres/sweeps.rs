@@ -6,6 +6,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::jobs::{COLUMNS, notify, return_to_queue};
 use super::metrics;
+use crate::store::Notice;
 use crate::store::jobs::Lease;
 use crate::store::now;
 use crate::store::sweeps::{
@@ -55,7 +56,7 @@ pub async fn insert(
         let job = &trial.job;
         sqlx::query(
             "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts, sweep_id, held, \
-             pause_at_epoch) VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, TRUE, $8)",
+             pause_at_epoch, kind) VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, TRUE, $8, $9)",
         )
         .bind(job.id)
         .bind(job.spec_json)
@@ -65,6 +66,7 @@ pub async fn insert(
         .bind(job.max_attempts)
         .bind(sweep.id)
         .bind(trial.pause_at)
+        .bind(job.kind)
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO sweep_trials (job_id, sweep_id, config, params) VALUES ($1, $2, $3, $4)")
@@ -212,7 +214,7 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, id: &str, changes: &SweepChan
         .await?;
         if stopped.rows_affected() == 1 {
             metrics::delete_checkpoint(tx, job_id).await?;
-            notify(tx, &format!("cancel:{job_id}")).await?;
+            notify(tx, &Notice::Cancelled(job_id.to_string())).await?;
         }
     }
     for job_id in &changes.release {
@@ -222,7 +224,7 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, id: &str, changes: &SweepChan
             .await?;
     }
     if !changes.release.is_empty() {
-        notify(tx, "queued").await?;
+        notify(tx, &Notice::Queued).await?;
     }
     if let Some(status) = &changes.finish {
         sqlx::query("UPDATE sweeps SET status = $1, finished_at = $2 WHERE id = $3 AND status = 'running'")
@@ -262,7 +264,7 @@ pub async fn cancel(pool: &PgPool, id: &str) -> sqlx::Result<Option<(SweepRow, V
     .await?;
     for job_id in &cancelled {
         metrics::delete_checkpoint(&mut tx, job_id).await?;
-        notify(&mut tx, &format!("cancel:{job_id}")).await?;
+        notify(&mut tx, &Notice::Cancelled(job_id.to_string())).await?;
     }
     tx.commit().await?;
     Ok(Some((row, cancelled)))

@@ -4,12 +4,12 @@ use sqlx::SqlitePool;
 
 use super::{begin, blobs, metrics};
 use crate::jobs::JobStatus;
-use crate::store::jobs::{Cancel, Delete, DeleteTarget, JobQuery, JobRow, Lease, NewJob, now_ms};
+use crate::store::jobs::{Cancel, Delete, DeleteTarget, JobQuery, JobRow, Lease, NewJob, Reclaim, now_ms};
 use crate::store::now;
 
 pub(super) const COLUMNS: &str = "id, status, spec, dataset, created_at, started_at, finished_at, epoch, epochs_total, \
                        error, model_id, test_accuracy, test_loss, train_seconds, attempts, max_attempts, init_sha256, \
-                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role, sweep_id, held, pause_at_epoch";
+                       start_sha256, parent_id, changed, fork_id, fork_pair, fork_role, sweep_id, held, pause_at_epoch, kind";
 
 /// Queues the jobs, all or none: none if fewer than their number fit under `max_queued`.
 /// The count and the inserts are one transaction holding the write lock, so concurrent
@@ -36,8 +36,8 @@ pub async fn insert_if_room(
         let fork = job.fork.as_ref();
         let row = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts, start_sha256, \
-             parent_id, changed, fork_id, fork_pair, fork_role) \
-             VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+             parent_id, changed, fork_id, fork_pair, fork_role, kind) \
+             VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
         )))
         .bind(job.id)
         .bind(job.spec_json)
@@ -51,6 +51,7 @@ pub async fn insert_if_room(
         .bind(fork.map(|f| f.fork_id))
         .bind(fork.map(|f| f.pair))
         .bind(fork.map(|f| f.role.as_str()))
+        .bind(job.kind)
         .fetch_one(&mut *tx)
         .await?;
         rows.push(row);
@@ -280,27 +281,32 @@ pub(super) async fn return_to_queue(pool: &SqlitePool, id: &str, lease: &Lease, 
 /// Running jobs whose lease expired before `before_ms` go back to the queue to resume from
 /// their checkpoint, or end `failed` when they have spent their attempts (a job that kills
 /// its server every time must not crash-loop it). Returns (queued again, failed).
-pub async fn reclaim_expired(pool: &SqlitePool, before_ms: i64) -> sqlx::Result<(u64, u64)> {
+pub async fn reclaim(pool: &SqlitePool, which: Reclaim<'_>) -> sqlx::Result<(u64, u64)> {
+    let (before_ms, owner) = which.bounds();
     let mut tx = begin(pool).await?;
     let exhausted: Vec<String> = sqlx::query_scalar(
         "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_token = NULL, lease_owner = NULL, \
          lease_expires_ms = NULL, \
          error = 'started ' || attempts || ' times (max_attempts ' || max_attempts || ') and never finished: \
 each time its worker stopped without ending it (the server was killed, or the job lost its lease)' \
-         WHERE status = 'running' AND lease_expires_ms < ?2 AND attempts >= max_attempts RETURNING id",
+         WHERE status = 'running' AND (lease_expires_ms < ?2 OR lease_owner = ?3) AND attempts >= max_attempts \
+         RETURNING id",
     )
     .bind(now())
     .bind(before_ms)
+    .bind(owner)
     .fetch_all(&mut *tx)
     .await?;
     for id in &exhausted {
         metrics::delete_checkpoint(&mut tx, id).await?;
     }
-    let expired: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'running' AND lease_expires_ms < ?")
-            .bind(before_ms)
-            .fetch_all(&mut *tx)
-            .await?;
+    let expired: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE status = 'running' AND (lease_expires_ms < ?1 OR lease_owner = ?2)",
+    )
+    .bind(before_ms)
+    .bind(owner)
+    .fetch_all(&mut *tx)
+    .await?;
     for id in &expired {
         requeue(&mut tx, id).await?;
     }

@@ -48,7 +48,7 @@ pub async fn insert(
         let job = &trial.job;
         sqlx::query(
             "INSERT INTO jobs (id, status, spec, dataset, created_at, epochs_total, max_attempts, sweep_id, held, \
-             pause_at_epoch) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?)",
+             pause_at_epoch, kind) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?, ?)",
         )
         .bind(job.id)
         .bind(job.spec_json)
@@ -58,6 +58,7 @@ pub async fn insert(
         .bind(job.max_attempts)
         .bind(sweep.id)
         .bind(trial.pause_at)
+        .bind(job.kind)
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO sweep_trials (job_id, sweep_id, config, params) VALUES (?, ?, ?, ?)")
