@@ -397,13 +397,13 @@ pub(crate) async fn get_pairs(
         pairs.push((parent, child.clone()));
     }
     for k in 1..=MAX_PAIRS as i64 {
-        let of = |role: &str| {
+        let of = |role: ForkRole| {
             members
                 .iter()
-                .find(|m| m.fork_pair == Some(k) && m.fork_role.as_deref() == Some(role))
+                .find(|m| m.fork_pair == Some(k) && m.fork_role == Some(role))
                 .cloned()
         };
-        if let (Some(b), Some(c)) = (of("baseline"), of("child")) {
+        if let (Some(b), Some(c)) = (of(ForkRole::Baseline), of(ForkRole::Child)) {
             pairs.push((b, c));
         }
     }

@@ -17,7 +17,7 @@ use super::datasets::{Need, resolve_dataset};
 use super::error::{ErrorBody, parse_json};
 use super::{ApiRouter, AppError, AppJson, AppState};
 use crate::jobs::{JobStatus, SweepSubmitError};
-use crate::store::sweeps::{SweepState, TrialRow};
+use crate::store::sweeps::{DecisionAction, SweepState, SweepStatus, TrialRow};
 use crate::sweep::{Goal, Preview, SweepSpec, Trial, preview, trials};
 use crate::train::{DataShape, JobSpec, SpecError, ValidSpec};
 
@@ -168,7 +168,7 @@ pub(crate) async fn list_sweeps(State(state): State<AppState>) -> Result<Json<Sw
             .map(|r| SweepSummary {
                 id: r.id,
                 name: r.name,
-                status: r.status,
+                status: r.status.to_string(),
                 created_at: r.created_at,
                 finished_at: r.finished_at,
             })
@@ -207,7 +207,7 @@ pub(crate) async fn cancel_sweep(
         .sweep(&id)
         .await?
         .ok_or_else(|| AppError::not_found("sweep", &id))?;
-    if before.status != "running" {
+    if before.status != SweepStatus::Running {
         return Err(AppError::Conflict(format!(
             "sweep {id} had already ended: {}",
             before.status
@@ -324,7 +324,7 @@ impl Sweep {
                     .filter(|d| d.config == t.config)
                     .map(|d| DecisionView {
                         rung_epoch: d.rung_epoch,
-                        action: d.action.clone(),
+                        action: d.action.to_string(),
                         value: d.value,
                         cutoff: d.cutoff,
                         rank: d.rank,
@@ -332,7 +332,10 @@ impl Sweep {
                         rule: d.rule.clone(),
                     })
                     .collect();
-                let stopped = decisions.iter().any(|d| d.action == "stop");
+                let stopped = s
+                    .decisions
+                    .iter()
+                    .any(|d| d.config == t.config && d.action == DecisionAction::Stop);
                 SweepTrial {
                     job_id: t.job.id.clone(),
                     config: t.config,
@@ -380,7 +383,7 @@ impl Sweep {
         Sweep {
             id: s.sweep.id.clone(),
             name: s.sweep.name.clone(),
-            status: s.sweep.status.clone(),
+            status: s.sweep.status.to_string(),
             spec: serde_json::from_str(&s.sweep.spec).unwrap_or(Value::Null),
             created_at: s.sweep.created_at.clone(),
             finished_at: s.sweep.finished_at.clone(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{Job, JobStatus, Jobs};
-use crate::store::sweeps::{DecisionRow, SweepChanges, SweepState, TrialRow};
+use crate::store::sweeps::{DecisionAction, DecisionRow, SweepChanges, SweepState, SweepStatus, TrialRow};
 use crate::sweep::rules::{Action, Decision, asha_rung, asha_rungs, median_check};
 use crate::sweep::{EarlyStopping, SweepSpec};
 
@@ -30,7 +30,7 @@ type Curve = BTreeMap<i64, f64>;
 pub fn decide(state: &SweepState) -> SweepChanges {
     let mut changes = SweepChanges::default();
     let Ok(spec) = serde_json::from_str::<SweepSpec>(&state.sweep.spec) else {
-        changes.finish = Some("failed".into());
+        changes.finish = Some(SweepStatus::Failed);
         return changes;
     };
     let goal = spec.goal();
@@ -77,7 +77,7 @@ pub fn decide(state: &SweepState) -> SweepChanges {
                     .collect();
                 let promoted: Vec<usize> = decided_here
                     .iter()
-                    .filter(|d| d.action == "promote")
+                    .filter(|d| d.action == DecisionAction::Promote)
                     .map(|d| d.config as usize)
                     .collect();
                 let waiting: Vec<usize> = configs
@@ -179,7 +179,11 @@ pub fn decide(state: &SweepState) -> SweepChanges {
     let ended = |t: &TrialRow| t.job.status.is_terminal() || stopping.contains(&t.config);
     if state.trials.iter().all(ended) {
         let all_failed = state.trials.iter().all(|t| t.job.status == JobStatus::Failed);
-        changes.finish = Some(if all_failed { "failed" } else { "succeeded" }.into());
+        changes.finish = Some(if all_failed {
+            SweepStatus::Failed
+        } else {
+            SweepStatus::Succeeded
+        });
     }
     changes
 }
@@ -209,8 +213,8 @@ fn row_of(d: &Decision) -> DecisionRow {
         config: d.config as i64,
         rung_epoch: d.rung_epoch as i64,
         action: match d.action {
-            Action::Promote => "promote".into(),
-            Action::Stop => "stop".into(),
+            Action::Promote => DecisionAction::Promote,
+            Action::Stop => DecisionAction::Stop,
         },
         value: d.value,
         cutoff: d.cutoff,

@@ -194,7 +194,11 @@ impl From<JobRow> for Job {
                 .and_then(|c| serde_json::from_str(&c).ok())
                 .unwrap_or_default(),
             fork: match (row.fork_id, row.fork_pair, row.fork_role) {
-                (Some(id), Some(pair), Some(role)) => Some(ForkPlace { id, pair, role }),
+                (Some(id), Some(pair), Some(role)) => Some(ForkPlace {
+                    id,
+                    pair,
+                    role: role.to_string(),
+                }),
                 _ => None,
             },
             sweep_id: row.sweep_id,

@@ -6,6 +6,7 @@
 
 use sqlx::FromRow;
 
+use super::words::stored_words;
 use crate::jobs::{JobKind, JobStatus};
 
 #[derive(Debug, Clone, FromRow)]
@@ -35,7 +36,7 @@ pub struct JobRow {
     pub changed: Option<String>,
     pub fork_id: Option<String>,
     pub fork_pair: Option<i64>,
-    pub fork_role: Option<String>,
+    pub fork_role: Option<ForkRole>,
     pub sweep_id: Option<String>,
     /// Queued but not claimable: a sweep trial waiting for a slot or a decision.
     pub held: bool,
@@ -94,19 +95,13 @@ pub struct ForkOf<'a> {
     pub start_weights: &'a [u8],
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForkRole {
-    /// The parent's spec with another seed: the other half of a pair k >= 1.
-    Baseline,
-    Child,
-}
-
-impl ForkRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ForkRole::Baseline => "baseline",
-            ForkRole::Child => "child",
-        }
+stored_words! {
+    /// A forked job's side of its pair.
+    pub enum ForkRole ("fork role") {
+        /// The parent's spec with another seed: the other half of a pair k >= 1.
+        Baseline => "baseline",
+        /// The parent's spec with the change.
+        Child => "child",
     }
 }
 

@@ -5,6 +5,28 @@
 use sqlx::FromRow;
 
 use super::jobs::{JobRow, NewJob};
+use super::words::stored_words;
+
+stored_words! {
+    /// Where a sweep is: `running` until its controller ends it `succeeded` (or `failed`,
+    /// when every trial failed), or a user cancels it.
+    pub enum SweepStatus ("sweep status") {
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+}
+
+stored_words! {
+    /// What an early-stopping rule decided for a configuration at a rung.
+    pub enum DecisionAction ("decision action") {
+        /// It goes on to the next rung (or to the end).
+        Promote => "promote",
+        /// Its unfinished trials end `cancelled`, with the rule's reason.
+        Stop => "stop",
+    }
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SweepRow {
@@ -12,8 +34,7 @@ pub struct SweepRow {
     pub name: String,
     /// The request (SweepSpec JSON).
     pub spec: String,
-    /// `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: SweepStatus,
     pub created_at: String,
     pub finished_at: Option<String>,
 }
@@ -31,8 +52,7 @@ pub struct TrialRow {
 pub struct DecisionRow {
     pub config: i64,
     pub rung_epoch: i64,
-    /// `promote` or `stop`.
-    pub action: String,
+    pub action: DecisionAction,
     pub value: f64,
     pub cutoff: f64,
     pub rank: i64,
@@ -89,8 +109,8 @@ pub struct SweepChanges {
     /// Jobs that end `cancelled` with this message (a rule stopped their configuration).
     pub stop: Vec<(String, String)>,
     pub decisions: Vec<DecisionRow>,
-    /// The sweep ends with this status.
-    pub finish: Option<String>,
+    /// The sweep ends with this status (`succeeded` or `failed`: how it ended).
+    pub finish: Option<SweepStatus>,
 }
 
 impl SweepChanges {

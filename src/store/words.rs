@@ -86,3 +86,33 @@ macro_rules! stored_words {
     };
 }
 pub(crate) use stored_words;
+
+#[cfg(test)]
+mod tests {
+    use crate::jobs::{JobKind, JobStatus};
+    use crate::store::jobs::ForkRole;
+    use crate::store::sweeps::{DecisionAction, SweepStatus};
+
+    /// serde (and so the OpenAPI schema, from the same `rename_all`) spells each value as
+    /// its stored word, and every word reads back as its value.
+    fn agrees<T>(all: &[T], parse: fn(&str) -> Option<T>, word: fn(T) -> &'static str)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        for &v in all {
+            assert_eq!(serde_json::to_value(v).unwrap(), word(v), "{v:?}");
+            assert_eq!(serde_json::from_value::<T>(word(v).into()).unwrap(), v);
+            assert_eq!(parse(word(v)), Some(v));
+        }
+        assert_eq!(parse("no such word"), None);
+    }
+
+    #[test]
+    fn every_stored_word_is_its_serde_spelling_and_reads_back() {
+        agrees(JobStatus::ALL, JobStatus::parse, JobStatus::as_str);
+        agrees(JobKind::ALL, JobKind::parse, JobKind::as_str);
+        agrees(SweepStatus::ALL, SweepStatus::parse, SweepStatus::as_str);
+        agrees(DecisionAction::ALL, DecisionAction::parse, DecisionAction::as_str);
+        agrees(ForkRole::ALL, ForkRole::parse, ForkRole::as_str);
+    }
+}

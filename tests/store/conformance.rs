@@ -11,7 +11,9 @@ use nnlab::store::drawings::{DrawingQuery, NewDrawing};
 use nnlab::store::jobs::{Cancel, Delete, ForkOf, ForkRole, JobQuery, Lease, NewJob, Reclaim, now_ms};
 use nnlab::store::metrics::{EpochRecord, EpochRow, MAX_STEP_SAMPLES};
 use nnlab::store::models::NewModel;
-use nnlab::store::sweeps::{DecisionRow, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepState};
+use nnlab::store::sweeps::{
+    DecisionAction, DecisionRow, NewSweep, NewTrial, SweepChanges, SweepInsert, SweepState, SweepStatus,
+};
 use nnlab::train::{EpochMetrics, StepLoss};
 
 use crate::backends::backends;
@@ -626,7 +628,7 @@ fn release_promote_stop(state: &SweepState) -> SweepChanges {
         decisions: vec![DecisionRow {
             config: 2,
             rung_epoch: 1,
-            action: "stop".into(),
+            action: DecisionAction::Stop,
             value: 0.5,
             cutoff: 0.4,
             rank: 3,
@@ -743,7 +745,7 @@ async fn sweep_trials_wait_held_pause_for_their_rule_and_follow_its_decisions() 
             "{name}"
         );
         let (row, cancelled) = store.cancel_sweep("s").await.unwrap().unwrap();
-        assert_eq!(row.status, "cancelled", "{name}");
+        assert_eq!(row.status, SweepStatus::Cancelled, "{name}");
         assert_eq!(cancelled.len(), 2, "{name}: t0 and t1");
         assert!(
             store

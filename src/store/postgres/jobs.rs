@@ -56,7 +56,7 @@ pub async fn insert_if_room(pool: &PgPool, new: &[NewJob<'_>], max_queued: i64) 
         .bind(fork.map(|f| f.changed_json))
         .bind(fork.map(|f| f.fork_id))
         .bind(fork.map(|f| f.pair))
-        .bind(fork.map(|f| f.role.as_str()))
+        .bind(fork.map(|f| f.role))
         .bind(job.kind)
         .fetch_one(&mut *tx)
         .await?;

@@ -185,7 +185,7 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, id: &str, changes: &SweepChan
         .bind(id)
         .bind(d.config)
         .bind(d.rung_epoch)
-        .bind(&d.action)
+        .bind(d.action)
         .bind(d.value)
         .bind(d.cutoff)
         .bind(d.rank)

@@ -50,7 +50,7 @@ pub async fn insert_if_room(
         .bind(fork.map(|f| f.changed_json))
         .bind(fork.map(|f| f.fork_id))
         .bind(fork.map(|f| f.pair))
-        .bind(fork.map(|f| f.role.as_str()))
+        .bind(fork.map(|f| f.role))
         .bind(job.kind)
         .fetch_one(&mut *tx)
         .await?;

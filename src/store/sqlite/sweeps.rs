@@ -181,7 +181,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, id: &str, changes: &SweepChange
         .bind(id)
         .bind(d.config)
         .bind(d.rung_epoch)
-        .bind(&d.action)
+        .bind(d.action)
         .bind(d.value)
         .bind(d.cutoff)
         .bind(d.rank)
