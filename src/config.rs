@@ -49,6 +49,21 @@ pub struct Config {
     pub limits: Limits,
 }
 
+/// The service's own limit defaults, each written once: the flags' defaults and
+/// `Limits::default()` both read them (the JobSpec caps are `train::spec`'s), and a test checks
+/// the README's and `docs/LIFECYCLE.md`'s tables against the flags.
+pub mod defaults {
+    pub const MAX_QUEUED_JOBS: usize = 100;
+    pub const REQUEST_TIMEOUT_SECS: u64 = 30;
+    pub const HEADER_TIMEOUT_SECS: u64 = 10;
+    pub const MAX_ATTEMPTS: u32 = 3;
+    pub const LEASE_SECS: u64 = 30;
+    pub const MAX_EVENT_STREAMS: usize = 64;
+    pub const MAX_HEAVY_REQUESTS: usize = 4;
+    pub const MAX_CONNECTIONS: usize = 512;
+    pub const MAX_DRAWINGS: usize = 10_000;
+}
+
 /// Caps that keep one server within what it is for; over a cap is a 422 (or 429 for the
 /// queue), never an out-of-memory.
 #[derive(Debug, Clone, Args)]
@@ -71,35 +86,35 @@ pub struct Limits {
     #[arg(long, env = "NNLAB_MAX_TRAIN_SAMPLES", default_value_t = crate::train::spec::MAX_TRAIN_SAMPLES)]
     pub max_train_samples: usize,
     /// Jobs waiting in the queue; more get 429 with Retry-After.
-    #[arg(long, env = "NNLAB_MAX_QUEUED_JOBS", default_value_t = 100)]
+    #[arg(long, env = "NNLAB_MAX_QUEUED_JOBS", default_value_t = defaults::MAX_QUEUED_JOBS)]
     pub max_queued_jobs: usize,
     /// Seconds a request may take (all routes but the event streams).
-    #[arg(long, env = "NNLAB_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "NNLAB_REQUEST_TIMEOUT_SECS", default_value_t = defaults::REQUEST_TIMEOUT_SECS)]
     pub request_timeout_secs: u64,
     /// Seconds a client may take to send a request's headers; slower connections are closed.
-    #[arg(long, env = "NNLAB_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "NNLAB_HEADER_TIMEOUT_SECS", default_value_t = defaults::HEADER_TIMEOUT_SECS)]
     pub header_timeout_secs: u64,
     /// Times a job may be claimed by a worker before it ends `failed` (a job that kills its
     /// server is not retried for ever); a graceful shutdown gives its attempt back.
-    #[arg(long, env = "NNLAB_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(long, env = "NNLAB_MAX_ATTEMPTS", default_value_t = defaults::MAX_ATTEMPTS)]
     pub max_attempts: u32,
     /// Seconds a worker's lease on a job lasts without a heartbeat (renewed every third of it);
     /// a job whose lease expires goes back to the queue.
-    #[arg(long, env = "NNLAB_LEASE_SECS", default_value_t = 30)]
+    #[arg(long, env = "NNLAB_LEASE_SECS", default_value_t = defaults::LEASE_SECS)]
     pub lease_secs: u64,
     /// Open event streams (`/events`) at once; more get 429.
-    #[arg(long, env = "NNLAB_MAX_EVENT_STREAMS", default_value_t = 64)]
+    #[arg(long, env = "NNLAB_MAX_EVENT_STREAMS", default_value_t = defaults::MAX_EVENT_STREAMS)]
     pub max_event_streams: usize,
     /// CPU-heavy synchronous requests at once (large predictions, evaluations, experiments,
     /// imports); more get 503 with Retry-After.
-    #[arg(long, env = "NNLAB_MAX_HEAVY_REQUESTS", default_value_t = 4)]
+    #[arg(long, env = "NNLAB_MAX_HEAVY_REQUESTS", default_value_t = defaults::MAX_HEAVY_REQUESTS)]
     pub max_heavy_requests: usize,
     /// Open connections at once; more wait to be accepted.
-    #[arg(long, env = "NNLAB_MAX_CONNECTIONS", default_value_t = 512)]
+    #[arg(long, env = "NNLAB_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Labelled drawings stored (784 bytes each); a save past it is a 409. Evaluating a model
     /// on them reads them all, so this also bounds an evaluation's memory and time.
-    #[arg(long, env = "NNLAB_MAX_DRAWINGS", default_value_t = 10_000)]
+    #[arg(long, env = "NNLAB_MAX_DRAWINGS", default_value_t = defaults::MAX_DRAWINGS)]
     pub max_drawings: usize,
 }
 
@@ -114,15 +129,15 @@ impl Default for Limits {
             max_job_memory_mib: spec.max_job_memory_bytes >> 20,
             max_epochs: spec.max_epochs,
             max_train_samples: spec.max_train_samples,
-            max_queued_jobs: 100,
-            request_timeout_secs: 30,
-            header_timeout_secs: 10,
-            max_attempts: 3,
-            lease_secs: 30,
-            max_event_streams: 64,
-            max_heavy_requests: 4,
-            max_connections: 512,
-            max_drawings: 10_000,
+            max_queued_jobs: defaults::MAX_QUEUED_JOBS,
+            request_timeout_secs: defaults::REQUEST_TIMEOUT_SECS,
+            header_timeout_secs: defaults::HEADER_TIMEOUT_SECS,
+            max_attempts: defaults::MAX_ATTEMPTS,
+            lease_secs: defaults::LEASE_SECS,
+            max_event_streams: defaults::MAX_EVENT_STREAMS,
+            max_heavy_requests: defaults::MAX_HEAVY_REQUESTS,
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_drawings: defaults::MAX_DRAWINGS,
         }
     }
 }
@@ -170,5 +185,103 @@ impl Config {
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    /// Every flag with a default, as `--name` and its default written as the docs write it
+    /// (no thousands separators, no underscores).
+    fn flag_defaults() -> Vec<(String, String)> {
+        Flags::command()
+            .get_arguments()
+            .filter_map(|a| {
+                let long = a.get_long()?;
+                let value = a.get_default_values().first()?.to_str()?.to_string();
+                Some((format!("--{long}"), value))
+            })
+            .collect()
+    }
+
+    fn doc(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn plain(number: &str) -> String {
+        number.trim().trim_matches('`').replace([',', '_'], "")
+    }
+
+    #[test]
+    fn the_readme_configuration_table_gives_each_flag_its_real_default() {
+        let readme = doc("README.md");
+        let defaults = flag_defaults();
+        assert!(defaults.len() >= 20, "{defaults:?}");
+        let mut checked = 0;
+        for (flag, value) in &defaults {
+            // A row names one flag or several (`--max-hidden-layers`, `--max-units`, ...)
+            // with their defaults in the same order, separated by ", ".
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with("| `--") && l.split('|').nth(1).unwrap().contains(&format!("`{flag}`")))
+                .unwrap_or_else(|| panic!("README's configuration table has no row for {flag}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let flags: Vec<&str> = cells[1].split(", ").map(|f| f.trim_matches('`')).collect();
+            let written: Vec<String> = cells[3].split(", ").map(plain).collect();
+            let at = flags.iter().position(|f| f == flag).unwrap();
+            assert_eq!(
+                written.get(at),
+                Some(&plain(value)),
+                "README's default of {flag}: {row}"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, defaults.len());
+    }
+
+    #[test]
+    fn the_lifecycle_bounds_give_each_flag_its_real_default() {
+        let text = doc("docs/LIFECYCLE.md");
+        let defaults: std::collections::HashMap<String, String> = flag_defaults().into_iter().collect();
+        let mut checked = 0;
+        // Each "`--flag` N" or "`--flag`, N" in the text.
+        for piece in text.split("`--").skip(1) {
+            let Some((name, rest)) = piece.split_once('`') else {
+                continue;
+            };
+            let number: String = rest
+                .trim_start_matches(',')
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == ',')
+                .collect();
+            let number = number.trim_end_matches(',');
+            if number.is_empty() {
+                continue;
+            }
+            let flag = format!("--{name}");
+            let value = defaults
+                .get(&flag)
+                .unwrap_or_else(|| panic!("LIFECYCLE names {flag}, which is no flag"));
+            assert_eq!(plain(number), plain(value), "LIFECYCLE's figure for {flag}");
+            checked += 1;
+        }
+        assert!(checked >= 5, "only {checked} figures found");
+    }
+
+    #[test]
+    fn limits_default_is_what_the_flags_give_without_arguments() {
+        let parsed = Flags::try_parse_from(["nnlab"]).unwrap().config.limits;
+        let default = Limits::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
     }
 }

@@ -246,7 +246,11 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
                     format!("random needs `trials`, an integer in 1..={MAX_TRIALS}"),
                 );
             };
-            let base_seed = spec.base.get("seed").and_then(Value::as_u64).unwrap_or(42);
+            let base_seed = spec
+                .base
+                .get("seed")
+                .and_then(Value::as_u64)
+                .unwrap_or(crate::train::spec::DEFAULT_SEED);
             let mut rng = rng_from_seed(spec.seed.unwrap_or(base_seed));
             (0..n).map(|_| draw(&spec.space, &mut rng)).collect()
         }
@@ -263,7 +267,7 @@ pub fn trials(spec: &SweepSpec) -> Result<Vec<Trial>, SweepError> {
         );
     }
     let base_seed = match spec.base.get("seed") {
-        None => 42,
+        None => crate::train::spec::DEFAULT_SEED,
         Some(v) => match v.as_u64() {
             Some(seed) => seed,
             None => return fail("base.seed", "a non-negative integer"),

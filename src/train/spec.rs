@@ -106,7 +106,7 @@ impl Default for JobSpec {
             validation_split: 0.1,
             k_folds: None,
             train_samples: None,
-            seed: 42,
+            seed: DEFAULT_SEED,
             eval_train_accuracy: false,
             epoch_test_metrics: false,
         }
@@ -124,6 +124,9 @@ pub const MAX_BATCH_SIZE: usize = 65_536;
 pub const MAX_PARAMETERS: usize = 5_000_000;
 /// A job's estimated memory (`budget`): two such jobs and the server fit in 2 GB.
 pub const MAX_JOB_MEMORY_BYTES: u64 = 768 << 20;
+
+/// The seed of a JobSpec that names none (and of a sweep whose base names none).
+pub const DEFAULT_SEED: u64 = 42;
 
 /// The caps validation applies (a server sets its own from its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
